@@ -1,0 +1,104 @@
+"""``tensorserve [configfile] [--name value ...]``: flags and config file -> Config -> run.
+
+Like redis-server: an optional redis.conf-style file first, then ``--name value``
+options (any parameter in :data:`tensorserve.config.PARAMS`; values may be several
+words, e.g. ``--save 60 1000``), applied after the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import PARAMS, Config, ConfigError, parse_config_file, with_values
+
+__all__ = ["main", "parse_args"]
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "verbose": 15,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "nothing": logging.CRITICAL + 10,
+}
+
+_USAGE = """Usage: tensorserve [/path/to/tensorserve.conf] [options]
+       tensorserve -v or --version
+       tensorserve -h or --help
+
+Options are redis.conf parameters, e.g.
+       tensorserve --port 7777 --bind 0.0.0.0 --requirepass secret
+       tensorserve /etc/tensorserve.conf --loglevel verbose --save 60 1000
+
+Known parameters: """
+
+
+def parse_args(argv: Sequence[str]) -> tuple[Config, str]:
+    """The Config described by ``argv`` (without the program name) and the config file."""
+    items: list[tuple[str, str]] = []
+    args = list(argv)
+    config_file = ""
+    if args and not args[0].startswith("--"):
+        config_file = os.path.abspath(args.pop(0))
+        items.extend(parse_config_file(config_file))
+    name: str | None = None
+    values: list[str] = []
+    for arg in args:
+        if arg.startswith("--") and len(arg) > 2:
+            if name is not None:
+                items.append((name, " ".join(values)))
+            name, values = arg[2:], []
+        elif name is None:
+            raise ConfigError(f"unexpected argument '{arg}'")
+        else:
+            values.append(arg)
+    if name is not None:
+        items.append((name, " ".join(values)))
+    return with_values(Config(), items), config_file
+
+
+def setup_logging(level: str, logfile: str = "") -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(
+        logging.Formatter(f"{os.getpid()}:M %(asctime)s.%(msecs)03d %(levelname).1s %(message)s",
+                          "%d %b %Y %H:%M:%S")
+    )
+    root = logging.getLogger("tensorserve")
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS.get(level, logging.INFO))
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-v", "--version"):
+        print(f"tensorserve v={__version__}")
+        return 0
+    if args and args[0] in ("-h", "--help"):
+        print(_USAGE + " ".join(sorted(PARAMS)))
+        return 0
+    try:
+        config, config_file = parse_args(args)
+    except (ConfigError, OSError) as e:
+        print(f"*** FATAL CONFIG ERROR *** {e}", file=sys.stderr)
+        return 1
+    setup_logging(config.loglevel, config.logfile)
+    if config.dir:
+        try:
+            os.chdir(config.dir)
+        except OSError as e:
+            print(f"*** FATAL CONFIG ERROR *** can't chdir to '{config.dir}': {e}",
+                  file=sys.stderr)
+            return 1
+    from .server import run  # imported late: --help and --version stay instant
+
+    return run(config, config_file)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

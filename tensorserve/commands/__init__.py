@@ -1,0 +1,42 @@
+"""Command semantics: the command table, dispatch and one module per family.
+
+Importing this package registers every family's commands (each module's @command
+decorators) and builds the dispatch table.
+"""
+
+# Importing a family module registers its commands.
+from . import (  # noqa: F401
+    connection,
+    hashes,
+    keyspace,
+    lists,
+    pubsub,
+    server,
+    sets,
+    strings,
+    transactions,
+    zsets,
+)
+from ._client import BLOCKED, NO_REPLY, ClientState
+from ._dispatch import build_table, call, execute, reject, resolve
+from ._server_state import ServerState, SlowlogEntry, Stats
+from ._spec import COMMANDS, CommandSpec, command
+
+build_table()
+
+__all__ = [
+    "BLOCKED",
+    "COMMANDS",
+    "NO_REPLY",
+    "ClientState",
+    "CommandSpec",
+    "ServerState",
+    "SlowlogEntry",
+    "Stats",
+    "build_table",
+    "call",
+    "command",
+    "execute",
+    "reject",
+    "resolve",
+]

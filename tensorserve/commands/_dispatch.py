@@ -1,0 +1,181 @@
+"""Dispatch: lookup -> arity -> gates -> handler; exceptions become replies here, once.
+
+The order of checks is redis-server's processCommand: unknown command, arity, then
+authentication, MULTI rules, RESP2 subscribe-mode rules, then execution (or queueing
+inside MULTI). Every reply error raised below a handler is turned into an error reply
+here; any other exception is logged with its traceback and answered with
+``ERR internal error``, so no Python text reaches the wire and no connection drops.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from ..errors import NoAuthError, ReplyError, arity_error, unknown_command, unknown_subcommand
+from ..protocol import QUEUED
+from ._client import BLOCKED
+from ._server_state import SlowlogEntry
+from ._spec import COMMANDS, CommandSpec
+
+if TYPE_CHECKING:
+    from ._client import ClientState
+
+__all__ = ["build_table", "call", "execute", "reject", "resolve"]
+
+log = logging.getLogger("tensorserve.commands")
+
+_perf = time.perf_counter
+# Name as sent (any case) -> spec. Filled lazily: the common spellings (lower and upper)
+# up front, other spellings on first use, so lookup is one dict hit on the hot path.
+_TABLE: Final[dict[bytes, CommandSpec]] = {}
+_INTERNAL_ERROR: Final = "internal error"
+_SLOWLOG_MAX_ARGC: Final = 32
+_SLOWLOG_MAX_STRING: Final = 128
+
+
+def build_table() -> None:
+    _TABLE.clear()
+    for name, spec in COMMANDS.items():
+        _TABLE[name.encode()] = spec
+        _TABLE[name.upper().encode()] = spec
+
+
+def _find(name: bytes) -> CommandSpec | None:
+    spec = _TABLE.get(name)
+    if spec is None:
+        spec = COMMANDS.get(name.decode("latin-1").lower())
+        if spec is not None and len(_TABLE) < 4096:
+            _TABLE[name] = spec
+    return spec
+
+
+def resolve(argv: list[bytes]) -> CommandSpec | ReplyError:
+    """The spec that would run ``argv`` (a subcommand's for containers), or the error."""
+    spec = _find(argv[0])
+    if spec is None:
+        return unknown_command(argv[0], argv[1:])
+    n = len(argv)
+    if spec.subcommands is not None:
+        if n < 2:
+            return arity_error(spec.name)
+        sub = spec.subcommands.get(argv[1].lower())
+        if sub is None:
+            return unknown_subcommand(argv[1], spec.name)
+        spec = sub
+    ar = spec.arity
+    if n != ar and (ar > 0 or n < -ar):
+        return arity_error(spec.name)
+    return spec
+
+
+def _slowlog(c: ClientState, argv: list[bytes], spec: CommandSpec, usec: int) -> None:
+    server = c.server
+    args = list(argv[:_SLOWLOG_MAX_ARGC])
+    if len(argv) > _SLOWLOG_MAX_ARGC:
+        args[-1] = b"... (%d more arguments)" % (len(argv) - _SLOWLOG_MAX_ARGC + 1)
+    for i, a in enumerate(args):
+        if len(a) > _SLOWLOG_MAX_STRING:
+            args[i] = a[:_SLOWLOG_MAX_STRING] + b"... (%d more bytes)" % (
+                len(a) - _SLOWLOG_MAX_STRING
+            )
+    server.slowlog.appendleft(
+        SlowlogEntry(
+            server.slowlog_next_id, int(time.time()), usec, tuple(args), c.address, c.name
+        )
+    )
+    server.slowlog_next_id += 1
+
+
+def _monitor_line(c: ClientState, argv: list[bytes]) -> str:
+    from ._format import repr_bytes
+
+    args = " ".join(repr_bytes(a) for a in argv)
+    return f"{time.time():.6f} [{c.db.id} {c.address}] {args}"
+
+
+def _feed_monitors(c: ClientState, argv: list[bytes]) -> None:
+    line = _monitor_line(c, argv)
+    for m in list(c.server.monitors):
+        if m is not c:
+            m.send(line)
+
+
+def reject(c: ClientState, err: ReplyError, spec: CommandSpec | None = None) -> ReplyError:
+    """Count a refused command; inside MULTI it also dooms the transaction."""
+    if spec is not None:
+        spec.stats.rejected_calls += 1
+    if c.multi is not None:
+        c.dirty_exec = True
+    c.server.stats.total_error_replies += 1
+    return err
+
+
+def execute(c: ClientState, argv: list[bytes]) -> Any:
+    """Run one command for client ``c`` and return its reply (or BLOCKED)."""
+    spec = _TABLE.get(argv[0])
+    if spec is None:
+        spec = _find(argv[0])
+        if spec is None:
+            return reject(c, unknown_command(argv[0], argv[1:]))
+    n = len(argv)
+    if spec.subcommands is not None:
+        if n < 2:
+            return reject(c, arity_error(spec.name), spec)
+        sub = spec.subcommands.get(argv[1].lower())
+        if sub is None:
+            return reject(c, unknown_subcommand(argv[1], spec.name), spec)
+        spec = sub
+    ar = spec.arity
+    if n != ar and (ar > 0 or n < -ar):
+        return reject(c, arity_error(spec.name), spec)
+    if not c.authenticated and not spec.no_auth:
+        return reject(c, NoAuthError(), spec)
+    if c.multi is not None and not spec.multi_ok:
+        if spec.no_multi:
+            return reject(c, ReplyError("Command not allowed inside a transaction"), spec)
+        c.multi.append(argv)
+        return QUEUED
+    if c.channels is not None and c.resp == 2 and not spec.subscribe_ok:
+        if c.channels or c.patterns:
+            return reject(
+                c,
+                ReplyError(
+                    f"Can't execute '{spec.name}': only (P|S)SUBSCRIBE / "
+                    "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ),
+                spec,
+            )
+    return call(c, spec, argv)
+
+
+def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
+    """Run a resolved, permitted command: stats, slowlog, monitors, blocked-key serving."""
+    server = c.server
+    stats = spec.stats
+    t0 = _perf()
+    try:
+        reply = spec.handler(c, argv)  # type: ignore[misc]
+    except ReplyError as e:
+        reply = e
+        stats.failed_calls += 1
+        server.stats.total_error_replies += 1
+    except Exception:
+        log.exception("command %r failed", spec.name)
+        reply = ReplyError(_INTERNAL_ERROR)
+        stats.failed_calls += 1
+        server.stats.total_error_replies += 1
+        server.stats.unexpected_error_replies += 1
+    usec = int((_perf() - t0) * 1e6)
+    stats.calls += 1
+    stats.usec += usec
+    c.last_cmd = spec.name
+    threshold = server.config.slowlog_log_slower_than
+    if usec >= threshold >= 0 and not spec.skip_slowlog and reply is not BLOCKED:
+        _slowlog(c, argv, spec, usec)
+    if server.monitors and not spec.skip_monitor:
+        _feed_monitors(c, argv)
+    if server.ready_keys:
+        server.serve_ready()
+    return reply

@@ -1,0 +1,139 @@
+"""Server-wide state that commands read and change: keyspace, config, clients, stats.
+
+The transport (``tensorserve.server``) creates one ServerState and fills in the hooks
+(``loop``, ``request_shutdown``); commands never touch sockets or listeners themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..config import Config
+from ..store import Keyspace
+
+if TYPE_CHECKING:
+    from ._client import ClientState
+
+__all__ = ["ServerState", "SlowlogEntry", "Stats"]
+
+
+@dataclass(slots=True)
+class Stats:
+    """INFO stats counters (CONFIG RESETSTAT zeroes them)."""
+
+    total_connections_received: int = 0
+    total_commands_processed: int = 0
+    rejected_connections: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+    expired_keys: int = 0
+    evicted_keys: int = 0
+    total_net_input_bytes: int = 0
+    total_net_output_bytes: int = 0
+    total_error_replies: int = 0
+    unexpected_error_replies: int = 0
+    pubsub_channels_published: int = 0
+    client_query_buffer_limit_disconnections: int = 0
+    client_output_buffer_limit_disconnections: int = 0
+
+    def reset(self) -> None:
+        for name in self.__slots__:  # type: ignore[attr-defined]
+            setattr(self, name, 0)
+
+
+@dataclass(slots=True, frozen=True)
+class SlowlogEntry:
+    id: int
+    timestamp: int
+    duration_us: int
+    argv: tuple[bytes, ...]
+    peer: str
+    name: bytes
+
+
+class ServerState:
+    """Everything commands share. Mutated on the event-loop thread only."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.keyspace = Keyspace(config.databases)
+        self.stats = Stats()
+        self.clients: dict[int, ClientState] = {}
+        self._ids = itertools.count(1)
+        self.start_time = time.time()
+        self.start_monotonic = time.monotonic()
+        self.pid = os.getpid()
+        self.run_id = os.urandom(20).hex()
+        # Pub/Sub: channel / pattern -> subscribed clients (insertion-ordered).
+        self.channels: dict[bytes, dict[ClientState, None]] = {}
+        self.patterns: dict[bytes, dict[ClientState, None]] = {}
+        self.monitors: dict[ClientState, None] = {}
+        self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(config.slowlog_max_len, 0))
+        self.slowlog_next_id = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tcp_port = config.port
+        self.executable = ""
+        self.config_file = ""
+        # Set by the transport: ask the server to stop (SHUTDOWN, signals).
+        self.request_shutdown: Callable[[bool], None] = lambda save: None
+        # Extra INFO sections contributed by later subsystems: name -> () -> dict.
+        self.info_sections: dict[str, Callable[[], dict[str, Any]]] = {}
+        # Keys with clients blocked on them and data now available: served after the
+        # current command (redis-server's handleClientsBlockedOnKeys).
+        self.ready_keys: dict[tuple[int, bytes], None] = {}
+        self.serve_ready: Callable[[], None] = lambda: None
+        self.last_save = int(time.time())
+        # Families register clean-up for a closed client (pub/sub, WATCH, blocked pops).
+        self.on_client_gone: list[Callable[[ClientState], None]] = []
+        # ... and for RESET (unsubscribe, unwatch, stop monitoring).
+        self.on_client_reset: list[Callable[[ClientState], None]] = []
+        # Run every 1/hz seconds (serverCron) and at shutdown.
+        self.cron_jobs: list[Callable[[], None]] = []
+        self.on_shutdown: list[Callable[[], None]] = []
+
+    def client_gone(self, client: ClientState) -> None:
+        for cb in self.on_client_gone:
+            cb(client)
+
+    def next_client_id(self) -> int:
+        return next(self._ids)
+
+    def set_config(self, config: Config) -> None:
+        """Swap in a new Config (CONFIG SET) and apply what must change at once."""
+        old, self.config = self.config, config
+        if old.slowlog_max_len != config.slowlog_max_len:
+            self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
+        if old.requirepass != config.requirepass and not config.requirepass:
+            for c in self.clients.values():
+                c.authenticated = True
+
+    def cron(self) -> None:
+        """serverCron: expire keys actively, drop idle clients, run the families' jobs."""
+        deadline = time.perf_counter() + 0.001  # at most ~1 ms of the loop per tick
+        for db in self.keyspace.dbs:
+            if db.expires:
+                while db.active_expire(20) > 5 and time.perf_counter() < deadline:
+                    pass
+        timeout = self.config.timeout
+        if timeout:
+            now = time.monotonic()
+            for c in list(self.clients.values()):
+                if (
+                    now - c.last_interaction > timeout
+                    and not c.blocked
+                    and not c.subscriptions
+                    and c not in self.monitors
+                ):
+                    c.close()
+        for job in self.cron_jobs:
+            job()
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.start_monotonic

@@ -1,0 +1,3 @@
+"""lists commands (being written)."""
+
+from __future__ import annotations

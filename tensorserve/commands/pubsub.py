@@ -1,0 +1,3 @@
+"""pubsub commands (being written)."""
+
+from __future__ import annotations

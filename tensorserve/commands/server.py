@@ -1,0 +1,3 @@
+"""server commands (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""transactions commands (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,135 @@
+"""Reply errors: the error code belongs to the class, the texts are constants.
+
+Texts copy redis-server's wording exactly, because clients and their tests match on
+them. Handlers raise these; ``commands.dispatch`` turns them into error replies at one
+boundary, and anything else becomes ``ERR internal error`` (logged with its traceback).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusyKeyError",
+    "ExecAbortError",
+    "NoAuthError",
+    "NoProtoError",
+    "NoPermError",
+    "ReplyError",
+    "WrongPassError",
+    "WrongTypeError",
+    "arity_error",
+    "unknown_command",
+    "unknown_subcommand",
+]
+
+
+class ReplyError(Exception):
+    """An error reply. ``code`` is the first word on the wire (``ERR``, ``WRONGTYPE`` ...)."""
+
+    code = "ERR"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def wire(self) -> bytes:
+        """The reply line without the leading '-' and trailing CRLF; CR/LF become spaces."""
+        text = f"{self.code} {self.message}" if self.message else self.code
+        return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.message}"
+
+
+class WrongTypeError(ReplyError):
+    code = "WRONGTYPE"
+
+    def __init__(self, message: str = "Operation against a key holding the wrong kind of value"):
+        super().__init__(message)
+
+
+class NoAuthError(ReplyError):
+    code = "NOAUTH"
+
+    def __init__(self, message: str = "Authentication required.") -> None:
+        super().__init__(message)
+
+
+class WrongPassError(ReplyError):
+    code = "WRONGPASS"
+
+    def __init__(
+        self, message: str = "invalid username-password pair or user is disabled."
+    ) -> None:
+        super().__init__(message)
+
+
+class NoPermError(ReplyError):
+    code = "NOPERM"
+
+
+class ExecAbortError(ReplyError):
+    code = "EXECABORT"
+
+    def __init__(
+        self, message: str = "Transaction discarded because of previous errors."
+    ) -> None:
+        super().__init__(message)
+
+
+class BusyKeyError(ReplyError):
+    code = "BUSYKEY"
+
+    def __init__(self, message: str = "Target key name already exists.") -> None:
+        super().__init__(message)
+
+
+class NoProtoError(ReplyError):
+    code = "NOPROTO"
+
+    def __init__(self, message: str = "unsupported protocol version") -> None:
+        super().__init__(message)
+
+
+class DeniedError(ReplyError):
+    code = "DENIED"
+
+
+# Frequently raised texts, kept in one place.
+NOT_INTEGER = "value is not an integer or out of range"
+NOT_FLOAT = "value is not a valid float"
+SYNTAX = "syntax error"
+NO_SUCH_KEY = "no such key"
+INDEX_OUT_OF_RANGE = "index out of range"
+OVERFLOW = "increment or decrement would overflow"
+INVALID_EXPIRE = "invalid expire time in '%s' command"
+DB_INDEX_OUT_OF_RANGE = "DB index is out of range"
+NOT_FLOAT_NAN = "increment would produce NaN or Infinity"
+TIMEOUT_NOT_FLOAT = "timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "timeout is negative"
+
+
+def unknown_command(name: bytes, args: list[bytes]) -> ReplyError:
+    """``ERR unknown command 'foo', with args beginning with: 'a' 'b' ``.
+
+    Like redis-server: each argument quoted and followed by a space, the list cut once it
+    reaches 128 characters.
+    """
+    shown = ""
+    for a in args:
+        if len(shown) >= 128:
+            break
+        shown += "'" + a.decode("utf-8", "replace")[: 128 - len(shown)] + "' "
+    cmd = name.decode("utf-8", "replace")[:128]
+    return ReplyError(f"unknown command '{cmd}', with args beginning with: {shown}")
+
+
+def unknown_subcommand(sub: bytes, command: str) -> ReplyError:
+    s = sub[:128].decode("utf-8", "replace")
+    return ReplyError(
+        f"unknown subcommand '{s}'. Try {command.upper()} HELP."
+    )
+
+
+def arity_error(name: str) -> ReplyError:
+    """``ERR wrong number of arguments for 'get' command`` (name as in the command table)."""
+    return ReplyError(f"wrong number of arguments for '{name}' command")

@@ -1,0 +1,172 @@
+"""Server start and stop: listeners, the periodic cron, signals, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+import socket
+import sys
+from typing import Final
+
+from ..commands import ServerState
+from ..config import Config
+from ._connection import Connection
+from ._loop import new_event_loop
+
+__all__ = ["Server", "run"]
+
+log = logging.getLogger("tensorserve.server")
+
+# File descriptors kept for listeners, log files and the like (redis-server: 32).
+_RESERVED_FDS: Final = 32
+
+
+class Server:
+    """A tensorserve instance: a ServerState plus listeners on an event loop."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = ServerState(config)
+        self.state.request_shutdown = self._request_shutdown
+        self._servers: list[asyncio.base_events.Server] = []
+        self._stopping: asyncio.Event | None = None
+        self._cron: asyncio.TimerHandle | None = None
+        self.ports: list[int] = []
+
+    # -- start -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.state.loop = loop
+        self._stopping = asyncio.Event()
+        _raise_fd_limit(self.config.maxclients)
+        state = self.state
+
+        def factory() -> Connection:
+            return Connection(state)
+
+        if self.config.port:
+            for addr in self.config.bind:
+                optional = addr.startswith("-")
+                host = addr.lstrip("-")
+                if host == "*":
+                    host = "0.0.0.0"
+                try:
+                    srv = await loop.create_server(
+                        factory,
+                        host=host,
+                        port=self.config.port,
+                        backlog=self.config.tcp_backlog,
+                        reuse_address=True,
+                    )
+                except OSError as e:
+                    if optional:
+                        log.info("could not bind %s:%d (%s), skipped", host, self.config.port, e)
+                        continue
+                    raise
+                for sock in srv.sockets:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self.ports.append(sock.getsockname()[1])
+                self._servers.append(srv)
+        if self.ports:
+            state.tcp_port = self.ports[0]
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        self._schedule_cron()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        log.info(
+            "tensorserve ready to accept connections on %s port %s",
+            ",".join(self.config.bind),
+            ",".join(str(p) for p in sorted(set(self.ports))) or "-",
+        )
+        assert self._stopping is not None
+        await self._stopping.wait()
+        await self.stop()
+
+    # -- cron ------------------------------------------------------------------------------
+    def _schedule_cron(self) -> None:
+        loop = self.state.loop
+        assert loop is not None
+        self._cron = loop.call_later(1 / max(self.state.config.hz, 1), self._run_cron)
+
+    def _run_cron(self) -> None:
+        try:
+            self.state.cron()
+        except Exception:
+            log.exception("cron failed")
+        self._schedule_cron()
+
+    # -- stop ------------------------------------------------------------------------------
+    def _on_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        log.warning("received %s, scheduling shutdown...", name)
+        self._request_shutdown(True)
+
+    def _request_shutdown(self, save: bool) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def stop(self) -> None:
+        """Close listeners and clients, run shutdown hooks (persistence, workers)."""
+        if self._cron is not None:
+            self._cron.cancel()
+        for srv in self._servers:
+            srv.close()
+        for client in list(self.state.clients.values()):
+            client.close()
+        for hook in self.state.on_shutdown:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), 1.0)
+        log.warning("tensorserve is now ready to exit, bye bye...")
+
+
+def _raise_fd_limit(maxclients: int) -> None:
+    """Like redis-server: make room for maxclients plus reserved descriptors if we can."""
+    want = maxclients + _RESERVED_FDS
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY or soft >= want:
+            return
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            log.warning(
+                "You requested maxclients of %d requiring at least %d max file descriptors; "
+                "the hard limit allows %d.",
+                maxclients,
+                want,
+                new,
+            )
+    except (ValueError, OSError) as e:  # pragma: no cover - platform dependent
+        log.warning("could not raise the open file limit: %s", e)
+
+
+def run(config: Config, config_file: str = "") -> int:
+    """Run a server until SHUTDOWN or a signal; the process exit code."""
+    server = Server(config)
+    server.state.config_file = config_file
+    server.state.executable = sys.argv[0]
+    loop = new_event_loop(config.event_loop)
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(server.serve_forever())
+    except OSError as e:
+        log.error("could not start: %s", e)
+        print(f"tensorserve: {e}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    return 0

@@ -1,0 +1,240 @@
+"""The keyspace: numbered databases of typed values, with expiry and change hooks.
+
+Values are held in their plainest Python form so a million small keys stay small:
+
+=========  ====================================  ===================
+Redis type Python value                          ``TYPE`` reply
+=========  ====================================  ===================
+string     ``bytes``                             string
+hash       ``dict[bytes, bytes]``                hash
+list       ``collections.deque[bytes]``          list
+set        ``set[bytes]``                        set
+zset       :class:`~tensorserve.store.ZSet`      zset
+=========  ====================================  ===================
+
+Later value types (tensors, models, scripts) register themselves in :data:`TYPE_NAMES`.
+Only the event-loop thread reads or mutates a Database.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar
+
+from ..errors import WrongTypeError
+from ._zset import ZSet
+
+__all__ = ["TYPE_NAMES", "Database", "Keyspace", "now_ms", "type_name"]
+
+T = TypeVar("T")
+
+# Python class of a value -> the name TYPE answers. Other modules add their types here.
+TYPE_NAMES: Final[dict[type, str]] = {
+    bytes: "string",
+    dict: "hash",
+    deque: "list",
+    set: "set",
+    ZSet: "zset",
+}
+
+
+def type_name(value: object) -> str:
+    return TYPE_NAMES.get(type(value), "none")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Database:
+    """One numbered database: ``data`` holds the values, ``expires`` absolute ms deadlines."""
+
+    __slots__ = ("data", "expires", "id", "keyspace")
+
+    def __init__(self, keyspace: Keyspace, index: int) -> None:
+        self.id = index
+        self.keyspace = keyspace
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # -- reading ---------------------------------------------------------------------
+    def lookup(self, key: bytes) -> Any:
+        """The live value at ``key`` or None; an expired key is deleted on the way."""
+        if self.expires and key in self.expires and self.expires[key] <= now_ms():
+            self._expire(key)
+            return None
+        return self.data.get(key)
+
+    def get_typed(self, key: bytes, cls: type[T]) -> T | None:
+        """The value at ``key`` if it is a ``cls``; None when missing; WRONGTYPE otherwise."""
+        value = self.lookup(key)
+        if value is None:
+            return None
+        if value.__class__ is not cls:
+            raise WrongTypeError()
+        return value  # type: ignore[no-any-return]
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def ttl_ms(self, key: bytes) -> int | None:
+        """Milliseconds to live, or None when the key has no expiry (caller checks existence)."""
+        deadline = self.expires.get(key)
+        if deadline is None:
+            return None
+        return max(0, deadline - now_ms())
+
+    # -- writing ---------------------------------------------------------------------
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store ``value`` (replacing any type). Drops the TTL unless ``keep_ttl``."""
+        self.data[key] = value
+        if not keep_ttl and self.expires:
+            self.expires.pop(key, None)
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        ks.dirty += 1
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; True if it existed (and had not expired)."""
+        if self.expires and key in self.expires:
+            if self.expires[key] <= now_ms():
+                self._expire(key)
+                return False
+            del self.expires[key]
+        if self.data.pop(key, None) is None:
+            return False
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        ks.dirty += 1
+        return True
+
+    def modified(self, key: bytes) -> None:
+        """Call after changing a container value in place (LPUSH, HSET, ZADD ...)."""
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        if ks.on_modified:
+            ks.notify_modified(self.id, key)
+        ks.dirty += 1
+
+    def remove_if_empty(self, key: bytes, value: Any) -> None:
+        """Redis deletes containers that become empty."""
+        if not value:
+            self.data.pop(key, None)
+            if self.expires:
+                self.expires.pop(key, None)
+
+    def set_expire(self, key: bytes, deadline_ms: int) -> None:
+        self.expires[key] = deadline_ms
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        ks.dirty += 1
+
+    def persist(self, key: bytes) -> bool:
+        if self.expires.pop(key, None) is None:
+            return False
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        ks.dirty += 1
+        return True
+
+    def flush(self) -> None:
+        ks = self.keyspace
+        if ks.watched:
+            for key in list(self.data):
+                ks.touch(self.id, key)
+        ks.dirty += len(self.data)
+        self.data = {}
+        self.expires = {}
+
+    def _expire(self, key: bytes) -> None:
+        self.data.pop(key, None)
+        del self.expires[key]
+        ks = self.keyspace
+        ks.expired_keys += 1
+        if ks.watched:
+            ks.touch(self.id, key)
+
+    # -- iteration -------------------------------------------------------------------
+    def random_key(self) -> bytes | None:
+        for _ in range(100):
+            if not self.data:
+                return None
+            key = random.choice(list(self.data)) if len(self.data) < 64 else self._sample()
+            if self.lookup(key) is not None:
+                return key
+        return None
+
+    def _sample(self) -> bytes:
+        # dict has no O(1) random access; skipping a random prefix of the key iterator is
+        # O(n) in the worst case but keeps memory flat. RANDOMKEY is not a hot command.
+        idx = random.randrange(len(self.data))
+        for i, key in enumerate(self.data):
+            if i == idx:
+                return key
+        raise AssertionError("unreachable")
+
+    def active_expire(self, budget: int = 20) -> int:
+        """Delete up to ``budget`` sampled expired keys (redis's activeExpireCycle, simplified)."""
+        if not self.expires:
+            return 0
+        now = now_ms()
+        removed = 0
+        keys = list(self.expires) if len(self.expires) <= budget else random.sample(
+            list(self.expires), budget
+        )
+        for key in keys:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= now:
+                self._expire(key)
+                removed += 1
+        return removed
+
+
+class Keyspace:
+    """All databases plus the hooks commands need: WATCH invalidation and key-ready events."""
+
+    __slots__ = (
+        "dbs",
+        "dirty",
+        "expired_keys",
+        "on_modified",
+        "watched",
+    )
+
+    def __init__(self, databases: int = 16) -> None:
+        self.dbs = [Database(self, i) for i in range(databases)]
+        # (db, key) -> callbacks run when the key changes (WATCH). Empty dict = no cost.
+        self.watched: dict[tuple[int, bytes], set[Callable[[], None]]] = {}
+        # Called with (db, key) after in-place container changes (blocked list pops).
+        self.on_modified: list[Callable[[int, bytes], None]] = []
+        self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
+        self.expired_keys = 0
+
+    def touch(self, db: int, key: bytes) -> None:
+        callbacks = self.watched.get((db, key))
+        if callbacks:
+            for cb in list(callbacks):
+                cb()
+
+    def notify_modified(self, db: int, key: bytes) -> None:
+        for cb in self.on_modified:
+            cb(db, key)
+
+    def touch_all(self) -> None:
+        for callbacks in list(self.watched.values()):
+            for cb in list(callbacks):
+                cb()
+
+    def __iter__(self) -> Iterator[Database]:
+        return iter(self.dbs)
