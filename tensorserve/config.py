@@ -170,7 +170,7 @@ def _cobl_parse(current: tuple[tuple[str, int, int, int], ...]) -> Callable[[str
                     "Error in hard, soft or soft_seconds setting in buffer limit configuration."
                 )
             limits[cls] = (hard, soft, secs)
-        return tuple((c, *limits[c]) for c in ("normal", "replica", "pubsub"))  # type: ignore[misc]
+        return tuple((c, *limits[c]) for c in ("normal", "replica", "pubsub"))
 
     return parse
 

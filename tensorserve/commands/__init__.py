@@ -6,8 +6,10 @@ decorators) and builds the dispatch table.
 
 # Importing a family module registers its commands.
 from . import (  # noqa: F401
+    client,
     connection,
     hashes,
+    introspection,
     keyspace,
     lists,
     pubsub,
@@ -18,7 +20,7 @@ from . import (  # noqa: F401
     zsets,
 )
 from ._client import BLOCKED, NO_REPLY, ClientState
-from ._dispatch import build_table, call, execute, reject, resolve
+from ._dispatch import build_table, call, execute, reject, resolve, run_batch
 from ._server_state import ServerState, SlowlogEntry, Stats
 from ._spec import COMMANDS, CommandSpec, command
 
@@ -39,4 +41,5 @@ __all__ = [
     "execute",
     "reject",
     "resolve",
+    "run_batch",
 ]

@@ -47,6 +47,7 @@ class ClientState:
     __slots__ = (
         "authenticated",
         "blocked_on",
+        "channels",
         "close_after_reply",
         "created",
         "db",
@@ -66,7 +67,6 @@ class ClientState:
         "reply_mode",
         "resp",
         "server",
-        "channels",
         "unwatch",
         "user",
         "watched",
@@ -107,6 +107,10 @@ class ClientState:
         """Close the connection (after flushing what was already written)."""
         raise NotImplementedError
 
+    def block(self) -> None:
+        """The command just run returned BLOCKED: hold later commands until unblock()."""
+        raise NotImplementedError
+
     def unblock(self, reply: Any) -> None:
         """Deliver the reply of a command that returned BLOCKED and resume the client."""
         raise NotImplementedError
@@ -117,6 +121,11 @@ class ClientState:
 
     @property
     def blocked(self) -> bool:
+        return False
+
+    @property
+    def output_paused(self) -> bool:
+        """True while the transport's write buffer is over its high-water mark."""
         return False
 
     @property

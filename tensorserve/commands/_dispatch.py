@@ -14,19 +14,20 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import NoAuthError, ReplyError, arity_error, unknown_command, unknown_subcommand
-from ..protocol import QUEUED
-from ._client import BLOCKED
+from ..protocol import QUEUED, Raw, encode
+from ._client import BLOCKED, NO_REPLY
 from ._server_state import SlowlogEntry
 from ._spec import COMMANDS, CommandSpec
 
 if TYPE_CHECKING:
     from ._client import ClientState
+    from ._server_state import ServerState
 
-__all__ = ["build_table", "call", "execute", "reject", "resolve"]
+__all__ = ["build_table", "call", "execute", "reject", "resolve", "run_batch"]
 
 log = logging.getLogger("tensorserve.commands")
 
-_perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 # Name as sent (any case) -> spec. Filled lazily: the common spellings (lower and upper)
 # up front, other spellings on first use, so lookup is one dict hit on the hot path.
 _TABLE: Final[dict[bytes, CommandSpec]] = {}
@@ -137,45 +138,153 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
             return reject(c, ReplyError("Command not allowed inside a transaction"), spec)
         c.multi.append(argv)
         return QUEUED
-    if c.channels is not None and c.resp == 2 and not spec.subscribe_ok:
-        if c.channels or c.patterns:
-            return reject(
-                c,
-                ReplyError(
-                    f"Can't execute '{spec.name}': only (P|S)SUBSCRIBE / "
-                    "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-                ),
-                spec,
-            )
+    if (c.channels or c.patterns) and c.resp == 2 and not spec.subscribe_ok:
+        return reject(
+            c,
+            ReplyError(
+                f"Can't execute '{spec.name}': only (P|S)SUBSCRIBE / "
+                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            ),
+            spec,
+        )
     return call(c, spec, argv)
 
 
+def _failed(server: ServerState, spec: CommandSpec, e: ReplyError) -> ReplyError:
+    spec.stats.failed_calls += 1
+    server.stats.total_error_replies += 1
+    return e
+
+
+def _crashed(server: ServerState, spec: CommandSpec) -> ReplyError:
+    log.exception("command %r failed", spec.name)
+    spec.stats.failed_calls += 1
+    server.stats.total_error_replies += 1
+    server.stats.unexpected_error_replies += 1
+    return ReplyError(_INTERNAL_ERROR)
+
+
 def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
-    """Run a resolved, permitted command: stats, slowlog, monitors, blocked-key serving."""
+    """Run a resolved, permitted command (EXEC, scripts): stats, slowlog, monitors."""
     server = c.server
-    stats = spec.stats
-    t0 = _perf()
+    t0 = _perf_ns()
     try:
         reply = spec.handler(c, argv)  # type: ignore[misc]
     except ReplyError as e:
-        reply = e
-        stats.failed_calls += 1
-        server.stats.total_error_replies += 1
+        reply = _failed(server, spec, e)
     except Exception:
-        log.exception("command %r failed", spec.name)
-        reply = ReplyError(_INTERNAL_ERROR)
-        stats.failed_calls += 1
-        server.stats.total_error_replies += 1
-        server.stats.unexpected_error_replies += 1
-    usec = int((_perf() - t0) * 1e6)
+        reply = _crashed(server, spec)
+    ns = _perf_ns() - t0
+    stats = spec.stats
     stats.calls += 1
-    stats.usec += usec
+    stats.usec += ns
     c.last_cmd = spec.name
-    threshold = server.config.slowlog_log_slower_than
-    if usec >= threshold >= 0 and not spec.skip_slowlog and reply is not BLOCKED:
-        _slowlog(c, argv, spec, usec)
+    if ns >= server.slowlog_ns >= 0 and not spec.skip_slowlog and reply is not BLOCKED:
+        _slowlog(c, argv, spec, ns // 1000)
     if server.monitors and not spec.skip_monitor:
         _feed_monitors(c, argv)
     if server.ready_keys:
         server.serve_ready()
     return reply
+
+
+# run_batch statuses: why it stopped before the end of the batch.
+DONE: Final = 0
+STOP: Final = 1  # the client blocked, asked to close, or its output is paused
+_NULL_BULK: Final = (b"$-1\r\n", b"$-1\r\n", b"$-1\r\n", b"_\r\n")
+
+
+def run_batch(c: ClientState, batch: list[list[bytes]], out: list[bytes]) -> int:
+    """Execute ``batch`` in order, appending encoded replies to ``out``.
+
+    Returns how many commands were consumed: fewer than ``len(batch)`` when one blocked
+    (``c.blocked``), asked to close (``c.close_after_reply``) or paused output; the caller
+    keeps the rest queued.
+
+    This is the per-command hot path. A command whose spec is ``fast_path`` (it cannot
+    block, close, change the client's gates or answer nothing: see CommandSpec) runs with
+    dispatch inlined while the client's gates are open (authenticated, not in MULTI, not
+    subscribed, no MONITOR, replies on). Only general-path commands can change the gates,
+    so they are evaluated once per batch and again after each of those. One clock read
+    per command (the previous command's end is this one's start), and the common reply
+    types are encoded in place. Everything else takes :func:`execute`.
+    """
+    server = c.server
+    append = out.append
+    table_get = _TABLE.get
+    slow_ns = server.slowlog_ns if server.slowlog_ns >= 0 else _NEVER
+    fast = _gates_open(c)
+    last = None
+    t_prev = _perf_ns()
+    i = 0
+    for argv in batch:
+        i += 1
+        if fast:
+            spec = table_get(argv[0])
+            if spec is not None and spec.fast_path:
+                n = len(argv)
+                ar = spec.arity
+                if n == ar or (ar < 0 and n >= -ar):
+                    try:
+                        reply = spec.handler(c, argv)  # type: ignore[misc]
+                    except ReplyError as e:
+                        reply = _failed(server, spec, e)
+                    except Exception:
+                        reply = _crashed(server, spec)
+                    now = _perf_ns()
+                    ns = now - t_prev
+                    t_prev = now
+                    stats = spec.stats
+                    stats.calls += 1
+                    stats.usec += ns
+                    last = spec
+                    if ns >= slow_ns and not spec.skip_slowlog:
+                        _slowlog(c, argv, spec, ns // 1000)
+                    if server.ready_keys:
+                        server.serve_ready()
+                    cls = reply.__class__
+                    if cls is Raw:
+                        append(reply)
+                    elif cls is bytes and len(reply) < 16384:
+                        append(b"$%d\r\n%b\r\n" % (len(reply), reply))
+                    elif cls is int:
+                        append(b":%d\r\n" % reply)
+                    elif reply is None:
+                        append(_NULL_BULK[c.resp])
+                    else:
+                        encode(reply, out, c.resp)
+                    continue
+        if last is not None:
+            c.last_cmd = last.name
+            last = None
+        reply = execute(c, argv)
+        t_prev = _perf_ns()
+        fast = _gates_open(c)
+        if reply is BLOCKED:
+            c.block()
+            return i
+        if reply is not NO_REPLY:
+            if c.reply_mode:
+                if c.reply_mode == 2:  # CLIENT REPLY SKIP: this reply only
+                    c.reply_mode = 0
+            else:
+                encode(reply, out, c.resp)
+        if c.close_after_reply or c.output_paused:
+            return i
+    if last is not None:
+        c.last_cmd = last.name
+    return i
+
+
+_NEVER: Final = 1 << 62
+
+
+def _gates_open(c: ClientState) -> bool:
+    return (
+        c.authenticated
+        and c.multi is None
+        and not c.reply_mode
+        and not c.channels
+        and not c.patterns
+        and not c.server.monitors
+    )

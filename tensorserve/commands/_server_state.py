@@ -44,7 +44,7 @@ class Stats:
     client_output_buffer_limit_disconnections: int = 0
 
     def reset(self) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             setattr(self, name, 0)
 
 
@@ -77,6 +77,8 @@ class ServerState:
         self.monitors: dict[ClientState, None] = {}
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(config.slowlog_max_len, 0))
         self.slowlog_next_id = 0
+        # slowlog-log-slower-than in ns (negative: off), read on every command.
+        self.slowlog_ns = config.slowlog_log_slower_than * 1000
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tcp_port = config.port
         self.executable = ""
@@ -108,6 +110,7 @@ class ServerState:
     def set_config(self, config: Config) -> None:
         """Swap in a new Config (CONFIG SET) and apply what must change at once."""
         old, self.config = self.config, config
+        self.slowlog_ns = config.slowlog_log_slower_than * 1000
         if old.slowlog_max_len != config.slowlog_max_len:
             self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
         if old.requirepass != config.requirepass and not config.requirepass:

@@ -54,9 +54,18 @@ FLAGS: Final = frozenset(
 )
 
 
+# Commands with any of these flags take dispatch's general path (see fast_path).
+_GATE_FLAGS: Final = frozenset(
+    {"no_auth", "multi_ok", "no_multi", "blocking", "pubsub", "admin"}
+)
+
+
 @dataclass(slots=True)
 class CommandStats:
-    """INFO commandstats for one command (mutated on the loop thread only)."""
+    """INFO commandstats for one command (mutated on the loop thread only).
+
+    ``usec`` accumulates NANOseconds (integer arithmetic on the hot path); INFO divides.
+    """
 
     calls: int = 0
     usec: int = 0
@@ -93,6 +102,10 @@ class CommandSpec:
     is_write: bool = False
     skip_monitor: bool = False
     skip_slowlog: bool = False
+    # May run on dispatch's inlined fast path: the command never blocks, closes the
+    # connection, answers NO_REPLY or changes what dispatch gates on (auth, MULTI,
+    # subscriptions, MONITOR, reply mode). Derived from the flags that mark those.
+    fast_path: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.flags - FLAGS
@@ -105,6 +118,7 @@ class CommandSpec:
         self.is_write = "write" in self.flags
         self.skip_monitor = "skip_monitor" in self.flags
         self.skip_slowlog = "skip_slowlog" in self.flags
+        self.fast_path = self.handler is not None and not (self.flags & _GATE_FLAGS)
 
     @property
     def container(self) -> str | None:
@@ -161,6 +175,7 @@ def command(
             get_keys=get_keys,
         )
         if "|" in spec.name:
+            spec.fast_path = False  # containers resolve subcommands on the general path
             parent_name, sub = spec.name.split("|", 1)
             parent = COMMANDS.get(parent_name)
             if parent is None:

@@ -18,6 +18,7 @@ it has been returned, so the caller answers those first, then the error, then cl
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from typing import Final
 
 __all__ = [
@@ -153,6 +154,7 @@ class PythonReader:
         "_bulk",
         "_chunks",
         "_chunks_len",
+        "_error",
         "_left",
         "_pos",
         "auth_required",
@@ -177,6 +179,7 @@ class PythonReader:
         self._chunks: list[bytes] | None = None  # a large bulk arriving in pieces
         self._chunks_len = 0
         self.cmd_start = 0  # offset in the buffer where the current command began
+        self._error: ProtocolError | None = None  # found after commands still to be returned
 
     @property
     def buffered(self) -> int:
@@ -185,7 +188,31 @@ class PythonReader:
 
     def at_boundary(self) -> bool:
         """True when no partial command is held (every byte fed has been returned)."""
-        return self._argv is None and self._pos >= len(self._buf) and self._chunks is None
+        return (
+            self._argv is None
+            and self._pos >= len(self._buf)
+            and self._chunks is None
+            and self._error is None
+        )
+
+    def read_batch(self) -> list[list[bytes]]:
+        """Every complete command available, in order ([] when more data is needed).
+
+        A protocol error found after some commands is raised by the NEXT call, so the
+        caller answers the commands that came before it first, as redis-server does.
+        """
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        batch: list[list[bytes]] = []
+        try:
+            while (argv := self.get()) is not None:
+                batch.append(argv)
+        except ProtocolError as e:
+            if not batch:
+                raise
+            self._error = e
+        return batch
 
     def feed(self, data: bytes) -> None:
         if self._chunks is not None:
@@ -309,27 +336,30 @@ class HiredisReader:
     hiredis parses replies, not requests, so on its own it would accept frames redis-server
     refuses (integers or nested arrays as arguments), could not parse inline commands, and
     would wait for a declared 2 GB bulk instead of refusing it. So hiredis only ever starts
-    at a command boundary and only keeps the stream while every read ends exactly after the
-    last command it returned (checked against that command's canonical encoding). Anything
-    else - an inline command, a frame hiredis refuses or mis-reads, a read that ends inside
-    a command - is replayed from the boundary by the Python reader, which gives
-    redis-server's exact reply and owns the stream until the next boundary.
+    at a command boundary and keeps the stream only while each read is a whole number of
+    multibulk frames of bulk strings (checked per read with C-level passes and a probe, not
+    per command). Anything else - an inline command, a frame hiredis refuses or mis-reads, a
+    read that ends inside a command - is replayed from the boundary by the Python reader,
+    which gives redis-server's exact reply and owns the stream until the next boundary.
+
+    Known differences, all on malformed input hiredis tolerates inside a read that is
+    otherwise whole: a simple string (``+x``) where a bulk is expected and a non-canonical
+    length (``$04``) are accepted as the bytes they carry, and the two bytes after a bulk
+    are skipped unread rather than checked to be CRLF (redis-server does not check them
+    either). The Python reader refuses all three.
     """
 
     __slots__ = (
+        "_feed",
         "_gets",
         "_has_data",
-        "_last",
         "_pending",
+        "_pending_len",
         "_py",
-        "_returned",
         "auth_required",
         "max_bulk_len",
         "query_buffer_limit",
     )
-
-    # Tail checks re-encode the last command; past this size the Python reader is cheaper.
-    _TAIL_CHECK_MAX = 16 * 1024
 
     def __init__(
         self,
@@ -340,17 +370,17 @@ class HiredisReader:
         self.query_buffer_limit = query_buffer_limit
         self.auth_required = False
         self._gets: Callable[[], object] | None = None
+        self._feed: Callable[[bytes], None] | None = None
         self._has_data: Callable[[], bool] | None = None
         self._pending: list[bytes] = []  # bytes fed to hiredis since the last boundary
-        self._returned = 0  # non-empty commands hiredis returned since that boundary
-        self._last: list[bytes] | None = None
+        self._pending_len = 0
         self._py: PythonReader | None = None  # set while the Python reader owns the stream
 
     @property
     def buffered(self) -> int:
         if self._py is not None:
             return self._py.buffered
-        return sum(map(len, self._pending))
+        return self._pending_len
 
     def feed(self, data: bytes) -> None:
         py = self._py
@@ -368,81 +398,99 @@ class HiredisReader:
                 py.auth_required = self.auth_required
                 py.feed(data)
                 return
-            reader = hiredis.Reader()
-            self._gets = reader.gets
-            self._has_data = reader.has_data
-            self._returned = 0
-            self._last = None
-        assert self._gets is not None
-        self._gets.__self__.feed(data)  # type: ignore[attr-defined]
+            if self._gets is None:  # after a hand-over to Python, start a fresh hiredis
+                reader = hiredis.Reader()
+                self._gets = reader.gets
+                self._has_data = reader.has_data
+                self._feed = reader.feed
+        self._feed(data)  # type: ignore[misc]
         self._pending.append(data)
-        if len(self._pending) > 1 and self.buffered > self.query_buffer_limit:
+        self._pending_len += len(data)
+        if self._pending_len > self.query_buffer_limit:
             raise QueryBufferLimitError("query buffer limit")
 
-    def get(self) -> list[bytes] | None:
-        while True:
-            py = self._py
-            if py is not None:
-                argv = py.get()
-                if argv is None and py.at_boundary():
-                    self._py = None  # hiredis takes the next read
-                return argv
-            if not self._pending:
-                return None
-            try:
-                argv = self._gets()  # type: ignore[misc]
-            except Exception:  # hiredis.ProtocolError; MemoryError for absurd counts
-                self._replay()
-                continue
-            if argv is False:
-                if not self._at_boundary():
-                    self._replay()
-                    continue
-                self._pending.clear()
-                return None
-            if argv.__class__ is not list:
-                self._replay()
-                continue
-            for a in argv:  # type: ignore[attr-defined]
-                if a.__class__ is not bytes:
-                    self._replay()
-                    break
-            else:
-                if argv:
-                    self._returned += 1
-                    self._last = argv  # type: ignore[assignment]
-                    return argv  # type: ignore[return-value]
+    def read_batch(self) -> list[list[bytes]]:
+        """Every complete command available, in order; see PythonReader.read_batch.
+
+        hiredis parses the whole read in one C-level loop (``iter(gets, False)``) and
+        the batch is checked with C-level passes (types of commands and arguments), so
+        the per-command cost in Python is close to zero.
+        """
+        py = self._py
+        if py is not None:
+            batch = py.read_batch()
+            if not batch and py.at_boundary():
+                self._py = None  # hiredis takes the next read
+            return batch
+        if not self._pending:
+            return []
+        try:
+            batch = list(iter(self._gets, False))  # type: ignore[arg-type]
+        except Exception:  # hiredis.ProtocolError; MemoryError for absurd counts
+            self._replay()
+            return self.read_batch()
+        if not batch:
+            self._replay()  # a partial command: the Python reader checks its headers
+            return self.read_batch()
+        try:
+            # C-level passes only. Every command must be a list and every argument bytes
+            # (integers, nulls, nested arrays or maps raise TypeError here) ...
+            args = b"\0".join(chain.from_iterable(map(list.__iter__, batch)))
+        except TypeError:
+            self._replay()
+            return self.read_batch()
+        # ... and the read must hold exactly one CRLF per header and after each bulk, plus
+        # those inside the arguments (CRLF counts add up across segments because every
+        # header ends in LF). This catches a bulk not followed by CRLF and simple strings
+        # where bulks belong, which hiredis would accept.
+        raw = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        crlf = len(batch) + 2 * sum(map(len, batch)) + args.count(b"\r\n")
+        if raw.count(b"\r\n") != crlf:
+            self._replay()
+            return self.read_batch()
+        if not self._at_boundary():
+            # A partial command at the end: the Python reader replays from the boundary,
+            # this batch included, checks the partial command's headers (a declared 2 GB
+            # bulk is refused now, not after 2 GB) and owns the stream until the next
+            # boundary.
+            self._replay()
+            return self.read_batch()
+        self._pending.clear()
+        self._pending_len = 0
+        if [] in batch:  # `*0` frames: redis-server skips them silently
+            batch = [argv for argv in batch if argv]
+        return batch
 
     def _at_boundary(self) -> bool:
-        """Did the bytes fed end exactly after the last command hiredis returned?"""
-        last = self._last
-        if last is None or self._has_data():  # type: ignore[misc]
+        """Has hiredis consumed every byte fed, with no command half-read?
+
+        ``has_data()`` is False both at a boundary and inside an array whose header or
+        elements were consumed, so probe: an empty multibulk ``*0`` parses as an empty
+        command only at a boundary. Inside a partial command it becomes part of it, and
+        the stream is replayed by the Python reader anyway.
+        """
+        if self._has_data():  # type: ignore[misc]
             return False
-        if sum(map(len, last)) > self._TAIL_CHECK_MAX:
+        self._feed(b"*0\r\n")  # type: ignore[misc]
+        try:
+            return self._gets() == []  # type: ignore[misc]
+        except Exception:
             return False
-        enc = hiredis.pack_command(tuple(last))
-        tail = self._pending[-1]
-        if len(tail) < len(enc):
-            tail = b"".join(self._pending)
-        return tail.endswith(enc)
 
     def _replay(self) -> None:
         """Hand the stream to the Python reader from the last boundary.
 
-        The commands hiredis already returned are read again and dropped (a frame hiredis
-        accepted but redis-server refuses raises its error here); the Python reader then
-        owns the stream until it reaches a boundary.
+        Nothing fed since that boundary has been returned yet (hiredis batches are only
+        returned once vouched for), so the Python reader simply starts there and owns
+        the stream until it reaches a boundary of its own.
         """
         py = PythonReader(self.max_bulk_len, self.query_buffer_limit)
         py.auth_required = self.auth_required
         py.feed(b"".join(self._pending))
         self._pending = []
-        self._gets = self._has_data = None
-        self._last = None
-        skip, self._returned = self._returned, 0
+        self._pending_len = 0
+        self._gets = self._has_data = self._feed = None
         self._py = py
-        for _ in range(skip):
-            py.get()
 
 
 RequestReader = PythonReader | HiredisReader

@@ -62,13 +62,13 @@ class Verbatim(bytes):
     __slots__ = ()
 
 
-class Push(list):  # type: ignore[type-arg]
+class Push(list):
     """An out-of-band push message (RESP3 ``>``); a plain array in RESP2."""
 
     __slots__ = ()
 
 
-class Replies(list):  # type: ignore[type-arg]
+class Replies(list):
     """Several top-level replies from one command (SUBSCRIBE a b c)."""
 
     __slots__ = ()
@@ -98,10 +98,10 @@ def format_double(value: float) -> bytes:
     return repr(value).encode()
 
 
-Encoder = Callable[[Any, list, int], None]  # type: ignore[type-arg]
+Encoder = Callable[[Any, list[bytes], int], None]
 
 
-def _bulk(v: bytes, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _bulk(v: bytes, out: list[bytes], proto: int) -> None:
     n = len(v)
     if n < _BIG:
         out.append(b"$%d\r\n%b\r\n" % (n, v))
@@ -111,22 +111,22 @@ def _bulk(v: bytes, out: list, proto: int) -> None:  # type: ignore[type-arg]
         out.append(b"\r\n")
 
 
-def _simple(v: str, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _simple(v: str, out: list[bytes], proto: int) -> None:
     out.append(b"+%b\r\n" % v.replace("\r", " ").replace("\n", " ").encode())
 
 
-def _int(v: int, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _int(v: int, out: list[bytes], proto: int) -> None:
     out.append(b":%d\r\n" % v)
 
 
-def _bool(v: bool, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _bool(v: bool, out: list[bytes], proto: int) -> None:
     if proto == 3:
         out.append(b"#t\r\n" if v else b"#f\r\n")
     else:
         out.append(b":1\r\n" if v else b":0\r\n")
 
 
-def _double(v: float, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _double(v: float, out: list[bytes], proto: int) -> None:
     s = format_double(v)
     if proto == 3:
         out.append(b",%b\r\n" % s)
@@ -134,60 +134,60 @@ def _double(v: float, out: list, proto: int) -> None:  # type: ignore[type-arg]
         out.append(b"$%d\r\n%b\r\n" % (len(s), s))
 
 
-def _null(v: None, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _null(v: None, out: list[bytes], proto: int) -> None:
     out.append(b"_\r\n" if proto == 3 else b"$-1\r\n")
 
 
-def _null_array(v: _NullArray, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _null_array(v: _NullArray, out: list[bytes], proto: int) -> None:
     out.append(b"_\r\n" if proto == 3 else b"*-1\r\n")
 
 
-def _array(v: list | tuple, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _array(v: list | tuple, out: list[bytes], proto: int) -> None:
     out.append(b"*%d\r\n" % len(v))
     for item in v:
         _ENCODERS.get(item.__class__, _fallback)(item, out, proto)
 
 
-def _push(v: Push, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _push(v: Push, out: list[bytes], proto: int) -> None:
     out.append((b">%d\r\n" if proto == 3 else b"*%d\r\n") % len(v))
     for item in v:
         _ENCODERS.get(item.__class__, _fallback)(item, out, proto)
 
 
-def _map(v: dict, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _map(v: dict, out: list[bytes], proto: int) -> None:
     out.append((b"%%%d\r\n" % len(v)) if proto == 3 else (b"*%d\r\n" % (2 * len(v))))
     for key, item in v.items():
         _ENCODERS.get(key.__class__, _fallback)(key, out, proto)
         _ENCODERS.get(item.__class__, _fallback)(item, out, proto)
 
 
-def _set(v: set | frozenset, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _set(v: set | frozenset, out: list[bytes], proto: int) -> None:
     out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(v))
     for item in v:
         _ENCODERS.get(item.__class__, _fallback)(item, out, proto)
 
 
-def _verbatim(v: bytes, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _verbatim(v: bytes, out: list[bytes], proto: int) -> None:
     if proto == 3:
         out.append(b"=%d\r\ntxt:%b\r\n" % (len(v) + 4, v))
     else:
         _bulk(v, out, proto)
 
 
-def _raw(v: bytes, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _raw(v: bytes, out: list[bytes], proto: int) -> None:
     out.append(v)
 
 
-def _error(v: ReplyError, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _error(v: ReplyError, out: list[bytes], proto: int) -> None:
     out.append(b"-%b\r\n" % v.wire())
 
 
-def _replies(v: Replies, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _replies(v: Replies, out: list[bytes], proto: int) -> None:
     for item in v:
         _ENCODERS.get(item.__class__, _fallback)(item, out, proto)
 
 
-def _fallback(v: Any, out: list, proto: int) -> None:  # type: ignore[type-arg]
+def _fallback(v: Any, out: list[bytes], proto: int) -> None:
     # Subclasses of the table's types (and memoryview) end up here; the table stays exact
     # so the common types cost one dict lookup.
     if isinstance(v, ReplyError):
@@ -197,7 +197,7 @@ def _fallback(v: Any, out: list, proto: int) -> None:  # type: ignore[type-arg]
     elif isinstance(v, int):
         _int(int(v), out, proto)
     elif isinstance(v, (bytes, bytearray, memoryview)):
-        _bulk(bytes(v) if isinstance(v, memoryview) and len(v) < _BIG else v, out, proto)
+        _bulk(bytes(v) if isinstance(v, memoryview) and len(v) < _BIG else v, out, proto)  # type: ignore[arg-type]
     elif isinstance(v, str):
         _simple(v, out, proto)
     elif isinstance(v, float):
@@ -239,7 +239,7 @@ def encoder_for(value: Any) -> Encoder:
     return _ENCODERS.get(value.__class__, _fallback)
 
 
-def encode(value: Any, out: list, proto: int = 2) -> None:  # type: ignore[type-arg]
+def encode(value: Any, out: list[bytes], proto: int = 2) -> None:
     """Append the wire form of ``value`` for RESP ``proto`` (2 or 3) to ``out``."""
     _ENCODERS.get(value.__class__, _fallback)(value, out, proto)
 

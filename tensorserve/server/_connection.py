@@ -20,8 +20,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from ..commands import BLOCKED, NO_REPLY, ClientState, execute
-from ..protocol import ProtocolError, QueryBufferLimitError, encode, encoder_for, make_reader
+from ..commands import ClientState, run_batch
+from ..protocol import ProtocolError, QueryBufferLimitError, encode, make_reader
 
 if TYPE_CHECKING:
     from ..commands import ServerState
@@ -39,11 +39,12 @@ class Connection(ClientState, asyncio.Protocol):
     """A client connection. Commands see it as a :class:`ClientState`."""
 
     __slots__ = (
+        "_backlog",
         "_blocked",
         "_closing",
-        "_peer",
         "_paused_reading",
         "_paused_writing",
+        "_peer",
         "_reader",
         "_resume_handle",
         "_sock",
@@ -56,6 +57,7 @@ class Connection(ClientState, asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._reader: RequestReader | None = None  # made on first data: idle clients stay small
         self._blocked = False
+        self._backlog: list[list[bytes]] | None = None  # commands read but not yet run
         self._closing = False
         self._paused_writing = False
         self._paused_reading = False
@@ -65,9 +67,9 @@ class Connection(ClientState, asyncio.Protocol):
         self._soft_limit_since = 0.0
 
     # -- asyncio callbacks ---------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Register the client, or refuse it (maxclients, protected mode) with Redis's text."""
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         server = self.server
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
@@ -145,34 +147,28 @@ class Connection(ClientState, asyncio.Protocol):
     def _run(self) -> None:
         """Execute every complete command, in order, and write the replies in one go."""
         reader = self._reader
-        transport = self.transport
-        if reader is None or transport is None:
+        if reader is None or self.transport is None:
             return
         out: list[bytes] = []
-        get = reader.get
         closing = False
         while True:
-            try:
-                argv = get()
-            except ProtocolError as e:
-                out.append(b"-ERR %b\r\n" % e.message.encode())
-                closing = True
-                log.info("protocol error from client %s: %s", self._peer, e.message)
-                break
-            if argv is None:
-                break
-            reply = execute(self, argv)
-            if reply is BLOCKED:
-                self._blocked = True
-                break
-            if reply is NO_REPLY:
-                continue
-            if self.reply_mode:  # CLIENT REPLY OFF (1) or SKIP (2, this reply only)
-                if self.reply_mode == 2:
-                    self.reply_mode = 0
-                continue
-            encoder_for(reply)(reply, out, self.resp)
-            if self.close_after_reply or self._paused_writing:
+            batch = self._backlog
+            if batch is not None:
+                self._backlog = None
+            else:
+                try:
+                    batch = reader.read_batch()
+                except ProtocolError as e:
+                    out.append(b"-ERR %b\r\n" % e.message.encode())
+                    closing = True
+                    log.info("protocol error from client %s: %s", self._peer, e.message)
+                    break
+                if not batch:
+                    break
+            done = run_batch(self, batch, out)
+            if done < len(batch):
+                self._backlog = batch[done:]
+            if self._blocked or self.close_after_reply or self._paused_writing:
                 closing = self.close_after_reply
                 break
         self.last_interaction = time.monotonic()
@@ -206,11 +202,10 @@ class Connection(ClientState, asyncio.Protocol):
         if transport is None:
             return
         cls = "pubsub" if self.channels or self.patterns else "normal"
-        for name, hard, soft, secs in self.server.config.client_output_buffer_limit:
-            if name == cls:
-                break
-        else:
+        limits = {c[0]: c[1:] for c in self.server.config.client_output_buffer_limit}
+        if cls not in limits:
             return
+        hard, soft, secs = limits[cls]
         if not hard and not soft:
             return
         size = transport.get_write_buffer_size()
@@ -270,6 +265,9 @@ class Connection(ClientState, asyncio.Protocol):
         encode(value, out, self.resp)
         self._write(out)
 
+    def block(self) -> None:
+        self._blocked = True
+
     def unblock(self, reply: Any) -> None:
         if not self._blocked:
             return
@@ -281,7 +279,7 @@ class Connection(ClientState, asyncio.Protocol):
             self.send(reply)
         elif self.reply_mode == 2:
             self.reply_mode = 0
-        if self._reader is not None and self._reader.buffered:
+        if self._backlog or (self._reader is not None and self._reader.buffered):
             self._schedule_run()
         if not self._paused_writing:
             self._resume_reading()
@@ -315,6 +313,10 @@ class Connection(ClientState, asyncio.Protocol):
     @property
     def blocked(self) -> bool:
         return self._blocked
+
+    @property
+    def output_paused(self) -> bool:
+        return self._paused_writing
 
 
 def _fmt_addr(addr: Any) -> str:
