@@ -177,7 +177,7 @@ def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
     ns = _perf_ns() - t0
     stats = spec.stats
     stats.calls += 1
-    stats.usec += ns
+    stats.nsec += ns
     c.last_cmd = spec.name
     if ns >= server.slowlog_ns >= 0 and not spec.skip_slowlog and reply is not BLOCKED:
         _slowlog(c, argv, spec, ns // 1000)
@@ -236,7 +236,7 @@ def run_batch(c: ClientState, batch: list[list[bytes]], out: list[bytes]) -> int
                     t_prev = now
                     stats = spec.stats
                     stats.calls += 1
-                    stats.usec += ns
+                    stats.nsec += ns
                     last = spec
                     if ns >= slow_ns and not spec.skip_slowlog:
                         _slowlog(c, argv, spec, ns // 1000)

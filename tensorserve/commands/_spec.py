@@ -64,16 +64,20 @@ _GATE_FLAGS: Final = frozenset(
 class CommandStats:
     """INFO commandstats for one command (mutated on the loop thread only).
 
-    ``usec`` accumulates NANOseconds (integer arithmetic on the hot path); INFO divides.
+    Time accumulates in integer nanoseconds on the hot path; ``usec`` converts.
     """
 
     calls: int = 0
-    usec: int = 0
+    nsec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
 
+    @property
+    def usec(self) -> int:
+        return self.nsec // 1000
+
     def reset(self) -> None:
-        self.calls = self.usec = self.rejected_calls = self.failed_calls = 0
+        self.calls = self.nsec = self.rejected_calls = self.failed_calls = 0
 
 
 @dataclass(slots=True, eq=False)

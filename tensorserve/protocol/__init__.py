@@ -8,6 +8,7 @@ from ._reader import (
     QueryBufferLimitError,
     RequestReader,
     make_reader,
+    reader_name,
     split_inline,
 )
 from ._writer import (
@@ -43,5 +44,6 @@ __all__ = [
     "encoder_for",
     "format_double",
     "make_reader",
+    "reader_name",
     "split_inline",
 ]

@@ -356,6 +356,7 @@ class HiredisReader:
         "_pending",
         "_pending_len",
         "_py",
+        "_ready",
         "auth_required",
         "max_bulk_len",
         "query_buffer_limit",
@@ -375,6 +376,7 @@ class HiredisReader:
         self._pending: list[bytes] = []  # bytes fed to hiredis since the last boundary
         self._pending_len = 0
         self._py: PythonReader | None = None  # set while the Python reader owns the stream
+        self._ready: list[list[bytes]] = []  # parsed, not yet taken by get() (reversed)
 
     @property
     def buffered(self) -> int:
@@ -408,6 +410,15 @@ class HiredisReader:
         self._pending_len += len(data)
         if self._pending_len > self.query_buffer_limit:
             raise QueryBufferLimitError("query buffer limit")
+
+    def get(self) -> list[bytes] | None:
+        """The next complete command, or None when more data is needed (as PythonReader)."""
+        if not self._ready:
+            self._ready = self.read_batch()
+            self._ready.reverse()
+            if not self._ready:
+                return None
+        return self._ready.pop()
 
     def read_batch(self) -> list[list[bytes]]:
         """Every complete command available, in order; see PythonReader.read_batch.
@@ -514,3 +525,8 @@ def make_reader(
             raise RuntimeError("hiredis is not installed")
         return HiredisReader(max_bulk_len, query_buffer_limit)
     return PythonReader(max_bulk_len, query_buffer_limit)
+
+
+def reader_name(impl: str = "auto") -> str:
+    """Which implementation ``make_reader(impl)`` picks: ``hiredis`` or ``python``."""
+    return "hiredis" if impl == "hiredis" or (impl == "auto" and HAVE_HIREDIS) else "python"

@@ -14,7 +14,9 @@ from typing import Final
 from ..commands import ServerState
 from ..config import Config
 from ._connection import Connection
-from ._loop import new_event_loop
+from .. import __version__
+from ..protocol import reader_name
+from ._loop import loop_name, new_event_loop
 
 __all__ = ["Server", "run"]
 
@@ -81,9 +83,12 @@ class Server:
     async def serve_forever(self) -> None:
         await self.start()
         log.info(
-            "tensorserve ready to accept connections on %s port %s",
+            "tensorserve %s ready to accept connections on %s port %s (%s event loop, %s reader)",
+            __version__,
             ",".join(self.config.bind),
             ",".join(str(p) for p in sorted(set(self.ports))) or "-",
+            loop_name(asyncio.get_running_loop()),
+            reader_name(self.config.reader),
         )
         assert self._stopping is not None
         await self._stopping.wait()
