@@ -75,6 +75,9 @@ def setup_logging(level: str, logfile: str = "") -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # numpy (tensors, INCRBYFLOAT's long double) needs no BLAS threads here, and idle
+    # OpenBLAS workers spin for a while after start-up, stealing a core from the loop.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-v", "--version"):
         print(f"tensorserve v={__version__}")

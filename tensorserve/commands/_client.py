@@ -67,6 +67,7 @@ class ClientState:
         "reply_mode",
         "resp",
         "server",
+        "shards",
         "unwatch",
         "user",
         "watched",
@@ -91,6 +92,7 @@ class ClientState:
         self.unwatch: Callable[[], None] | None = None
         self.channels: set[bytes] | None = None
         self.patterns: set[bytes] | None = None
+        self.shards: set[bytes] | None = None  # sharded channels (SSUBSCRIBE)
         self.reply_mode = 0  # 0 on, 1 off, 2 skip next
         self.close_after_reply = False
         self.blocked_on: Any = None  # what a blocked client waits for (for CLIENT LIST/UNBLOCK)
@@ -139,7 +141,7 @@ class ClientState:
 
     @property
     def subscriptions(self) -> int:
-        return len(self.channels or ()) + len(self.patterns or ())
+        return len(self.channels or ()) + len(self.patterns or ()) + len(self.shards or ())
 
     @property
     def output_buffer_size(self) -> int:

@@ -74,11 +74,17 @@ class ServerState:
         # Pub/Sub: channel / pattern -> subscribed clients (insertion-ordered).
         self.channels: dict[bytes, dict[ClientState, None]] = {}
         self.patterns: dict[bytes, dict[ClientState, None]] = {}
+        self.shard_channels: dict[bytes, dict[ClientState, None]] = {}
         self.monitors: dict[ClientState, None] = {}
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=max(config.slowlog_max_len, 0))
         self.slowlog_next_id = 0
         # slowlog-log-slower-than in ns (negative: off), read on every command.
         self.slowlog_ns = config.slowlog_log_slower_than * 1000
+        # client-output-buffer-limit by class, and whether the normal class has any
+        # limit (when not, a normal client's writes skip the check entirely).
+        self.obuf_limits: dict[str, tuple[int, int, int]] = {}
+        self.normal_obuf_limited = False
+        self._apply_obuf_limits(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tcp_port = config.port
         self.executable = ""
@@ -100,6 +106,11 @@ class ServerState:
         self.cron_jobs: list[Callable[[], None]] = []
         self.on_shutdown: list[Callable[[], None]] = []
 
+    def _apply_obuf_limits(self, config: Config) -> None:
+        self.obuf_limits = {c: (h, s, t) for c, h, s, t in config.client_output_buffer_limit}
+        hard, soft, _ = self.obuf_limits.get("normal", (0, 0, 0))
+        self.normal_obuf_limited = bool(hard or soft)
+
     def client_gone(self, client: ClientState) -> None:
         for cb in self.on_client_gone:
             cb(client)
@@ -111,6 +122,7 @@ class ServerState:
         """Swap in a new Config (CONFIG SET) and apply what must change at once."""
         old, self.config = self.config, config
         self.slowlog_ns = config.slowlog_log_slower_than * 1000
+        self._apply_obuf_limits(config)
         if old.slowlog_max_len != config.slowlog_max_len:
             self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
         if old.requirepass != config.requirepass and not config.requirepass:

@@ -110,6 +110,8 @@ class CommandSpec:
     # connection, answers NO_REPLY or changes what dispatch gates on (auth, MULTI,
     # subscriptions, MONITOR, reply mode). Derived from the flags that mark those.
     fast_path: bool = False
+    # Argument counts (name included) that pass the arity check: `len(argv) in argc`.
+    argc: range = range(0)
 
     def __post_init__(self) -> None:
         unknown = self.flags - FLAGS
@@ -123,6 +125,9 @@ class CommandSpec:
         self.skip_monitor = "skip_monitor" in self.flags
         self.skip_slowlog = "skip_slowlog" in self.flags
         self.fast_path = self.handler is not None and not (self.flags & _GATE_FLAGS)
+        self.argc = (
+            range(self.arity, self.arity + 1) if self.arity > 0 else range(-self.arity, 1 << 31)
+        )
 
     @property
     def container(self) -> str | None:

@@ -63,6 +63,49 @@ def _strict_int(s: bytes) -> int | None:
     return None
 
 
+def split_batch(data: bytes) -> list[list[bytes]] | None:
+    """Parse a read that is a whole number of canonical multibulk commands, fast.
+
+    The common read - complete ``*N $len arg ...`` frames whose arguments hold no CRLF -
+    is cut with one C-level ``split``; each command is then one slice of the tokens. The
+    framing is verified in bulk: every command header must be canonical (``*N``) and the
+    argument headers, joined, must equal the canonical headers of the arguments' actual
+    lengths (built from ``str`` of the length list, also in C). Returns None when the
+    read is anything else (inline, partial, CRLF inside an argument, any malformation);
+    the caller then uses its exact reader. This is the pure-Python reader's fast path:
+    with hiredis installed, hiredis plus its C-level checks is cheaper still (measured in
+    instructions under callgrind: ~2,900 against ~8,500 a command), since every Python
+    bytecode spent per command costs ~60 instructions here.
+    """
+    toks = data.split(b"\r\n")
+    if toks[-1]:
+        return None  # ends inside a command
+    end = len(toks) - 1
+    batch: list[list[bytes]] = []
+    append = batch.append
+    heads: list[bytes] = []
+    extend = heads.extend
+    i = 0
+    try:
+        while i < end:
+            h = toks[i]
+            n = int(h[1:])
+            if n <= 0 or h != b"*%d" % n:
+                return None  # empty/negative counts and odd spellings: the exact reader
+            j = i + 1 + 2 * n
+            append(toks[i + 2 : j : 2])
+            extend(toks[i + 1 : j : 2])
+            i = j
+    except ValueError:
+        return None
+    if i != end:
+        return None  # a count ran past the end of the read
+    lens = list(map(len, chain.from_iterable(batch)))
+    if b", ".join(heads) != ("$" + str(lens)[1:-1].replace(", ", ", $")).encode():
+        return None
+    return batch
+
+
 _ESCAPES: Final = {
     ord("n"): 10,
     ord("r"): 13,
@@ -204,6 +247,18 @@ class PythonReader:
         if self._error is not None:
             err, self._error = self._error, None
             raise err
+        if (
+            self._argv is None
+            and self._chunks is None
+            and not self.auth_required
+            and len(self._buf) - self._pos <= self.max_bulk_len
+        ):
+            data = self._buf if not self._pos else self._buf[self._pos :]
+            fast = split_batch(data) if data else None
+            if fast is not None:
+                self._buf = b""
+                self._pos = 0
+                return fast
         batch: list[list[bytes]] = []
         try:
             while (argv := self.get()) is not None:
@@ -400,12 +455,6 @@ class HiredisReader:
                 py.auth_required = self.auth_required
                 py.feed(data)
                 return
-            if self._gets is None:  # after a hand-over to Python, start a fresh hiredis
-                reader = hiredis.Reader()
-                self._gets = reader.gets
-                self._has_data = reader.has_data
-                self._feed = reader.feed
-        self._feed(data)  # type: ignore[misc]
         self._pending.append(data)
         self._pending_len += len(data)
         if self._pending_len > self.query_buffer_limit:
@@ -435,6 +484,18 @@ class HiredisReader:
             return batch
         if not self._pending:
             return []
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        if len(data) > self.max_bulk_len:
+            # Could hold a bulk over proto-max-bulk-len: only the Python reader checks.
+            self._replay()
+            return self.read_batch()
+        if self._gets is None:  # fresh hiredis after a hand-over to Python
+            reader = hiredis.Reader()
+            self._gets = reader.gets
+            self._has_data = reader.has_data
+            self._feed = reader.feed
+        self._feed(data)  # type: ignore[misc]
         try:
             batch = list(iter(self._gets, False))  # type: ignore[arg-type]
         except Exception:  # hiredis.ProtocolError; MemoryError for absurd counts

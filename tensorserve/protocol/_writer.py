@@ -48,6 +48,12 @@ __all__ = [
 ]
 
 _BIG: Final = 16 * 1024
+_ONLY_BYTES: Final = {bytes}
+
+try:  # hiredis encodes an array of bulk strings in C (its pack_command is exactly that)
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - the no-hiredis CI leg
+    _pack = None
 
 
 class Raw(bytes):
@@ -143,6 +149,16 @@ def _null_array(v: _NullArray, out: list[bytes], proto: int) -> None:
 
 
 def _array(v: list | tuple, out: list[bytes], proto: int) -> None:
+    if len(v) > 4 and set(map(type, v)) == _ONLY_BYTES:
+        # Arrays of plain bulk strings (LRANGE, SMEMBERS in RESP2, HGETALL in RESP2 ...):
+        # encoded in one C call when hiredis is there, else one comprehension.
+        if _pack is not None and sum(map(len, v)) < _BIG * 4:
+            out.append(_pack(tuple(v)))
+            return
+        out.append(b"*%d\r\n" % len(v))
+        for item in v:
+            _bulk(item, out, proto)
+        return
     out.append(b"*%d\r\n" % len(v))
     for item in v:
         _ENCODERS.get(item.__class__, _fallback)(item, out, proto)

@@ -40,6 +40,7 @@ class Connection(ClientState, asyncio.Protocol):
 
     __slots__ = (
         "_backlog",
+        "_out",
         "_blocked",
         "_closing",
         "_paused_reading",
@@ -58,6 +59,7 @@ class Connection(ClientState, asyncio.Protocol):
         self._reader: RequestReader | None = None  # made on first data: idle clients stay small
         self._blocked = False
         self._backlog: list[list[bytes]] | None = None  # commands read but not yet run
+        self._out: list[bytes] | None = None  # replies of the batch being run
         self._closing = False
         self._paused_writing = False
         self._paused_reading = False
@@ -150,27 +152,31 @@ class Connection(ClientState, asyncio.Protocol):
         if reader is None or self.transport is None:
             return
         out: list[bytes] = []
+        self._out = out  # messages sent to us meanwhile (PUBLISH to self) go in order
         closing = False
-        while True:
-            batch = self._backlog
-            if batch is not None:
-                self._backlog = None
-            else:
-                try:
-                    batch = reader.read_batch()
-                except ProtocolError as e:
-                    out.append(b"-ERR %b\r\n" % e.message.encode())
-                    closing = True
-                    log.info("protocol error from client %s: %s", self._peer, e.message)
+        try:
+            while True:
+                batch = self._backlog
+                if batch is not None:
+                    self._backlog = None
+                else:
+                    try:
+                        batch = reader.read_batch()
+                    except ProtocolError as e:
+                        out.append(b"-ERR %b\r\n" % e.message.encode())
+                        closing = True
+                        log.info("protocol error from client %s: %s", self._peer, e.message)
+                        break
+                    if not batch:
+                        break
+                done = run_batch(self, batch, out)
+                if done < len(batch):
+                    self._backlog = batch[done:]
+                if self._blocked or self.close_after_reply or self._paused_writing:
+                    closing = self.close_after_reply
                     break
-                if not batch:
-                    break
-            done = run_batch(self, batch, out)
-            if done < len(batch):
-                self._backlog = batch[done:]
-            if self._blocked or self.close_after_reply or self._paused_writing:
-                closing = self.close_after_reply
-                break
+        finally:
+            self._out = None
         self.last_interaction = time.monotonic()
         if out:
             self._write(out)
@@ -183,18 +189,20 @@ class Connection(ClientState, asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        server = self.server
         if len(out) == 1:
             data = out[0]
-            self.server.stats.total_net_output_bytes += len(data)
+            server.stats.total_net_output_bytes += len(data)
             transport.write(data)
-            return
-        total = sum(map(len, out))
-        self.server.stats.total_net_output_bytes += total
-        if total >= _BIG_WRITE:
-            transport.writelines(out)
         else:
-            transport.write(b"".join(out))
-        self._check_output_limit()
+            total = sum(map(len, out))
+            server.stats.total_net_output_bytes += total
+            if total >= _BIG_WRITE:
+                transport.writelines(out)  # large values go out without another copy
+            else:
+                transport.write(b"".join(out))
+        if self.channels or self.patterns or server.normal_obuf_limited:
+            self._check_output_limit()
 
     def _check_output_limit(self) -> None:
         """client-output-buffer-limit for this client's class (normal or pubsub)."""
@@ -202,10 +210,7 @@ class Connection(ClientState, asyncio.Protocol):
         if transport is None:
             return
         cls = "pubsub" if self.channels or self.patterns else "normal"
-        limits = {c[0]: c[1:] for c in self.server.config.client_output_buffer_limit}
-        if cls not in limits:
-            return
-        hard, soft, secs = limits[cls]
+        hard, soft, secs = self.server.obuf_limits.get(cls, (0, 0, 0))
         if not hard and not soft:
             return
         size = transport.get_write_buffer_size()
@@ -260,6 +265,12 @@ class Connection(ClientState, asyncio.Protocol):
     def send(self, value: Any) -> None:
         transport = self.transport
         if transport is None or self._closing:
+            return
+        if self._out is not None:
+            # We are running this client's commands: keep the order of its replies (a
+            # RESP3 client publishing to its own channel gets the message before
+            # PUBLISH's reply, as from redis-server).
+            encode(value, self._out, self.resp)
             return
         out: list[bytes] = []
         encode(value, out, self.resp)
