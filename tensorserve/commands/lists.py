@@ -1,3 +1,618 @@
-"""lists commands (being written)."""
+"""List commands: LPUSH ... LPOS, LMOVE, LMPOP and the blocking pops (BLPOP & co).
+
+A list is a ``collections.deque[bytes]``: O(1) at both ends like redis's quicklist.
+Replies and error texts follow redis-server 7.0 (t_list.c), including its argument
+parsing order (e.g. LINDEX looks the key up before parsing the index).
+
+Hot path (LPUSH RPUSH LPOP RPOP LRANGE): the keyspace read is inlined (``db.data.get``
+when no key has a TTL) to save two method calls per command; a new list signals
+blocked clients, an existing one cannot have any (they are served as soon as it fills).
+"""
 
 from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any, Final
+
+from ..errors import INDEX_OUT_OF_RANGE, NO_SUCH_KEY, SYNTAX, ReplyError, WrongTypeError
+from ..protocol import NULL_ARRAY, OK
+from ._args import parse_int
+from ._blocking import WAITING, Waiter, block, parse_block_timeout, signal
+from ._client import ClientState
+from ._spec import command
+
+_POSITIVE: Final = "value is out of range, must be positive"
+_NUMKEYS: Final = "numkeys should be greater than 0"
+_COUNT_GT0: Final = "count should be greater than 0"
+_RANK_ZERO: Final = (
+    "RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+_EMPTY: Final[list[bytes]] = []
+# LEFT / RIGHT (any case) -> True for the head.
+_ENDS: Final = {b"left": True, b"right": False, b"LEFT": True, b"RIGHT": False}
+
+
+def _end(arg: bytes) -> bool:
+    left = _ENDS.get(arg)
+    if left is None:
+        left = _ENDS.get(arg.lower())
+        if left is None:
+            raise ReplyError(SYNTAX)
+    return left
+
+
+def _list(c: ClientState, key: bytes) -> deque[bytes] | None:
+    db = c.db
+    value = db.data.get(key) if not db.expires else db.lookup(key)
+    if value is None or value.__class__ is deque:
+        return value
+    raise WrongTypeError()
+
+
+def _popped(c: ClientState, key: bytes, lst: deque[bytes]) -> None:
+    db = c.db
+    db.modified(key)
+    if not lst:
+        db.remove_if_empty(key, lst)
+
+
+# -- push ----------------------------------------------------------------------------
+
+
+def _push(c: ClientState, argv: list[bytes], left: bool) -> int:
+    key = argv[1]
+    db = c.db
+    lst = _list(c, key)
+    if lst is None:
+        lst = deque()
+        if left:
+            lst.extendleft(islice(argv, 2, None))
+        else:
+            lst.extend(islice(argv, 2, None))
+        db.set(key, lst)
+        if WAITING:
+            signal(c.server, db, key)
+        return len(lst)
+    if len(argv) == 3:
+        if left:
+            lst.appendleft(argv[2])
+        else:
+            lst.append(argv[2])
+    elif left:
+        lst.extendleft(islice(argv, 2, None))
+    else:
+        lst.extend(islice(argv, 2, None))
+    db.modified(key)
+    return len(lst)
+
+
+@command("lpush", -3, "write denyoom fast", keys=(1, 1, 1), group="list",
+         summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.")
+def lpush(c: ClientState, argv: list[bytes]) -> Any:
+    return _push(c, argv, True)
+
+
+@command("rpush", -3, "write denyoom fast", keys=(1, 1, 1), group="list",
+         summary="Appends one or more elements to a list. Creates the key if it doesn't exist.")
+def rpush(c: ClientState, argv: list[bytes]) -> Any:
+    return _push(c, argv, False)
+
+
+def _pushx(c: ClientState, argv: list[bytes], left: bool) -> int:
+    lst = _list(c, argv[1])
+    if lst is None:
+        return 0
+    if left:
+        lst.extendleft(islice(argv, 2, None))
+    else:
+        lst.extend(islice(argv, 2, None))
+    c.db.modified(argv[1])
+    return len(lst)
+
+
+@command("lpushx", -3, "write denyoom fast", keys=(1, 1, 1), group="list",
+         summary="Prepends one or more elements to a list only when the list exists.")
+def lpushx(c: ClientState, argv: list[bytes]) -> Any:
+    return _pushx(c, argv, True)
+
+
+@command("rpushx", -3, "write denyoom fast", keys=(1, 1, 1), group="list",
+         summary="Appends an element to a list only when the list exists.")
+def rpushx(c: ClientState, argv: list[bytes]) -> Any:
+    return _pushx(c, argv, False)
+
+
+# -- pop -----------------------------------------------------------------------------
+
+
+def _pop(c: ClientState, argv: list[bytes], left: bool) -> Any:
+    n = len(argv)
+    if n == 2:
+        key = argv[1]
+        lst = _list(c, key)
+        if lst is None:
+            return None
+        value = lst.popleft() if left else lst.pop()
+        db = c.db
+        db.modified(key)
+        if not lst:
+            db.remove_if_empty(key, lst)
+        return value
+    if n > 3:
+        raise ReplyError(f"wrong number of arguments for '{'lpop' if left else 'rpop'}' command")
+    count = parse_int(argv[2], _POSITIVE)
+    if count < 0:
+        raise ReplyError(_POSITIVE)
+    key = argv[1]
+    lst = _list(c, key)
+    if lst is None:
+        return NULL_ARRAY
+    if count == 0:
+        return []
+    out = _take(lst, count, left)
+    _popped(c, key, lst)
+    return out
+
+
+def _take(lst: deque[bytes], count: int, left: bool) -> list[bytes]:
+    if count >= len(lst):
+        out = list(lst) if left else list(reversed(lst))
+        lst.clear()
+        return out
+    pop = lst.popleft if left else lst.pop
+    return [pop() for _ in range(count)]
+
+
+@command("lpop", -2, "write fast", keys=(1, 1, 1), group="list",
+         summary="Returns the first elements in a list after removing it. Deletes the list "
+                 "if the last element was popped.")
+def lpop(c: ClientState, argv: list[bytes]) -> Any:
+    return _pop(c, argv, True)
+
+
+@command("rpop", -2, "write fast", keys=(1, 1, 1), group="list",
+         summary="Returns and removes the last elements of a list. Deletes the list if the "
+                 "last element was popped.")
+def rpop(c: ClientState, argv: list[bytes]) -> Any:
+    return _pop(c, argv, False)
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+@command("llen", 2, "readonly fast", keys=(1, 1, 1), group="list",
+         summary="Returns the length of a list.")
+def llen(c: ClientState, argv: list[bytes]) -> Any:
+    lst = _list(c, argv[1])
+    return 0 if lst is None else len(lst)
+
+
+def _range(n: int, start: int, stop: int) -> tuple[int, int]:
+    """Redis's clamping of an inclusive [start, stop] range; empty when start > stop."""
+    if start < 0:
+        start += n
+    if stop < 0:
+        stop += n
+    if start < 0:
+        start = 0
+    if start > stop or start >= n:
+        return 0, -1
+    if stop >= n:
+        stop = n - 1
+    return start, stop
+
+
+@command("lrange", 4, "readonly", keys=(1, 1, 1), group="list",
+         summary="Returns a range of elements from a list.")
+def lrange(c: ClientState, argv: list[bytes]) -> Any:
+    start = parse_int(argv[2])
+    stop = parse_int(argv[3])
+    lst = _list(c, argv[1])
+    if lst is None:
+        return _EMPTY
+    n = len(lst)
+    start, stop = _range(n, start, stop)
+    if start > stop:
+        return _EMPTY
+    if start <= n - 1 - stop:
+        return list(islice(lst, start, stop + 1))
+    # Nearer the tail: walk from there (deque iteration cost is the distance walked).
+    out = list(islice(reversed(lst), n - 1 - stop, n - start))
+    out.reverse()
+    return out
+
+
+@command("lindex", 3, "readonly", keys=(1, 1, 1), group="list",
+         summary="Returns an element from a list by its index.")
+def lindex(c: ClientState, argv: list[bytes]) -> Any:
+    lst = _list(c, argv[1])
+    if lst is None:
+        return None
+    index = parse_int(argv[2])
+    n = len(lst)
+    if index < 0:
+        index += n
+    if not 0 <= index < n:
+        return None
+    return lst[index]
+
+
+@command("lpos", -3, "readonly", keys=(1, 1, 1), group="list",
+         summary="Returns the index of matching elements in a list.")
+def lpos(c: ClientState, argv: list[bytes]) -> Any:
+    rank, count, maxlen = 1, -1, 0
+    i, n = 3, len(argv)
+    while i < n:
+        opt = argv[i].lower()
+        if i + 1 >= n:
+            raise ReplyError(SYNTAX)
+        if opt == b"rank":
+            rank = parse_int(argv[i + 1])
+            if rank == 0:
+                raise ReplyError(_RANK_ZERO)
+        elif opt == b"count":
+            count = parse_int(argv[i + 1], "COUNT can't be negative")
+            if count < 0:
+                raise ReplyError("COUNT can't be negative")
+        elif opt == b"maxlen":
+            maxlen = parse_int(argv[i + 1], "MAXLEN can't be negative")
+            if maxlen < 0:
+                raise ReplyError("MAXLEN can't be negative")
+        else:
+            raise ReplyError(SYNTAX)
+        i += 2
+    lst = _list(c, argv[1])
+    if lst is None:
+        return _EMPTY if count >= 0 else None
+    element = argv[2]
+    size = len(lst)
+    want = count if count > 0 else (1 if count < 0 else size)
+    skip = abs(rank) - 1
+    limit = maxlen if maxlen else size
+    found: list[int] = []
+    it: Iterable[bytes] = lst if rank > 0 else reversed(lst)
+    for j, value in enumerate(islice(it, limit)):
+        if value == element:
+            if skip:
+                skip -= 1
+                continue
+            found.append(j if rank > 0 else size - 1 - j)
+            if len(found) >= want:
+                break
+    if count < 0:
+        return found[0] if found else None
+    return found
+
+
+# -- in-place changes ----------------------------------------------------------------
+
+
+@command("lset", 4, "write denyoom", keys=(1, 1, 1), group="list",
+         summary="Sets the value of an element in a list by its index.")
+def lset(c: ClientState, argv: list[bytes]) -> Any:
+    lst = _list(c, argv[1])
+    if lst is None:
+        raise ReplyError(NO_SUCH_KEY)
+    index = parse_int(argv[2])
+    n = len(lst)
+    if index < 0:
+        index += n
+    if not 0 <= index < n:
+        raise ReplyError(INDEX_OUT_OF_RANGE)
+    lst[index] = argv[3]
+    c.db.modified(argv[1])
+    return OK
+
+
+@command("lrem", 4, "write", keys=(1, 1, 1), group="list",
+         summary="Removes elements from a list. Deletes the list if the last element was removed.")
+def lrem(c: ClientState, argv: list[bytes]) -> Any:
+    count = parse_int(argv[2])
+    key = argv[1]
+    lst = _list(c, key)
+    if lst is None:
+        return 0
+    element = argv[3]
+    if count == 0:
+        kept = [v for v in lst if v != element]
+        removed = len(lst) - len(kept)
+        if removed:
+            lst.clear()
+            lst.extend(kept)
+    else:
+        # Walk from the chosen end, dropping the first |count| matches.
+        items = list(lst) if count > 0 else list(reversed(lst))
+        todo = abs(count)
+        out: list[bytes] = []
+        removed = 0
+        for j, v in enumerate(items):
+            if v == element:
+                removed += 1
+                todo -= 1
+                if not todo:
+                    out.extend(items[j + 1:])
+                    break
+            else:
+                out.append(v)
+        if removed:
+            if count < 0:
+                out.reverse()
+            lst.clear()
+            lst.extend(out)
+    if removed:
+        _popped(c, key, lst)
+    return removed
+
+
+@command("ltrim", 4, "write", keys=(1, 1, 1), group="list",
+         summary="Removes elements from both ends a list. Deletes the list if all elements "
+                 "were trimmed.")
+def ltrim(c: ClientState, argv: list[bytes]) -> Any:
+    start = parse_int(argv[2])
+    stop = parse_int(argv[3])
+    key = argv[1]
+    lst = _list(c, key)
+    if lst is None:
+        return OK
+    n = len(lst)
+    start, stop = _range(n, start, stop)
+    if start > stop:
+        lst.clear()
+    else:
+        for _ in range(n - 1 - stop):
+            lst.pop()
+        for _ in range(start):
+            lst.popleft()
+    _popped(c, key, lst)
+    return OK
+
+
+@command("linsert", 5, "write denyoom", keys=(1, 1, 1), group="list",
+         summary="Inserts an element before or after another element in a list.")
+def linsert(c: ClientState, argv: list[bytes]) -> Any:
+    where = argv[2].lower()
+    if where == b"before":
+        after = False
+    elif where == b"after":
+        after = True
+    else:
+        raise ReplyError(SYNTAX)
+    lst = _list(c, argv[1])
+    if lst is None:
+        return 0
+    try:
+        index = lst.index(argv[3])
+    except ValueError:
+        return -1
+    lst.insert(index + 1 if after else index, argv[4])
+    c.db.modified(argv[1])
+    return len(lst)
+
+
+# -- moving between lists ------------------------------------------------------------
+
+
+def _move(c: ClientState, src: bytes, lst: deque[bytes], dst: bytes, from_left: bool,
+          to_left: bool) -> bytes:
+    """Pop from ``lst`` (non-empty, at ``src``) and push onto ``dst``; redis's lmove."""
+    db = c.db
+    dest = db.lookup(dst)
+    if dest is not None and dest.__class__ is not deque:
+        raise WrongTypeError()
+    value = lst.popleft() if from_left else lst.pop()
+    if dest is None:
+        db.set(dst, deque((value,)))
+        if WAITING:
+            signal(c.server, db, dst)
+    else:
+        if to_left:
+            dest.appendleft(value)
+        else:
+            dest.append(value)
+        db.modified(dst)
+    if src != dst:
+        _popped(c, src, lst)
+    return value
+
+
+def _lmove(c: ClientState, src: bytes, dst: bytes, from_left: bool, to_left: bool) -> Any:
+    lst = _list(c, src)
+    if lst is None:
+        return None
+    return _move(c, src, lst, dst, from_left, to_left)
+
+
+@command("lmove", 5, "write denyoom", keys=(1, 2, 1), group="list", since="6.2.0",
+         summary="Returns an element after popping it from one list and pushing it to "
+                 "another. Deletes the list if the last element was moved.")
+def lmove(c: ClientState, argv: list[bytes]) -> Any:
+    from_left = _end(argv[3])
+    to_left = _end(argv[4])
+    return _lmove(c, argv[1], argv[2], from_left, to_left)
+
+
+@command("rpoplpush", 3, "write denyoom", keys=(1, 2, 1), group="list",
+         summary="Returns the last element of a list after removing and pushing it to "
+                 "another list. Deletes the list if the last element was popped.")
+def rpoplpush(c: ClientState, argv: list[bytes]) -> Any:
+    return _lmove(c, argv[1], argv[2], False, True)
+
+
+def _mpop_args(argv: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
+    """numkeys key... LEFT|RIGHT [COUNT n] starting at argv[at]: (keys, left, count)."""
+    numkeys = parse_int(argv[at], _NUMKEYS)
+    if numkeys < 1:
+        raise ReplyError(_NUMKEYS)
+    where = at + numkeys + 1
+    if where >= len(argv):
+        raise ReplyError(SYNTAX)
+    left = _end(argv[where])
+    count = -1
+    j = where + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
+            count = parse_int(argv[j + 1], _COUNT_GT0)
+            if count < 1:
+                raise ReplyError(_COUNT_GT0)
+            j += 2
+        else:
+            raise ReplyError(SYNTAX)
+    return argv[at + 1:where], left, max(count, 1)
+
+
+def _mpop(c: ClientState, keys: list[bytes], left: bool, count: int) -> Any:
+    for key in keys:
+        lst = _list(c, key)
+        if lst:
+            out = _take(lst, count, left)
+            _popped(c, key, lst)
+            return [key, out]
+    return None
+
+
+def _mpop_keys(at: int) -> Callable[[list[bytes]], list[bytes]]:
+    """COMMAND GETKEYS for numkeys-style commands (numkeys at ``argv[at]``)."""
+
+    def keys(argv: list[bytes]) -> list[bytes]:
+        try:
+            n = int(argv[at])
+        except (ValueError, IndexError):
+            return []
+        return argv[at + 1:at + 1 + n] if n > 0 else []
+
+    return keys
+
+
+@command("lmpop", -4, "write movablekeys", group="list", since="7.0.0",
+         get_keys=_mpop_keys(1),
+         summary="Returns multiple elements from a list after removing them. Deletes the "
+                 "list if the last element was popped.")
+def lmpop(c: ClientState, argv: list[bytes]) -> Any:
+    keys, left, count = _mpop_args(argv, 1)
+    reply = _mpop(c, keys, left, count)
+    return NULL_ARRAY if reply is None else reply
+
+
+# -- blocking ------------------------------------------------------------------------
+
+
+class _PopWaiter(Waiter):
+    """BLPOP / BRPOP (reply [key, value]) and BLMPOP (reply [key, [values]])."""
+
+    __slots__ = ("count", "left")
+
+    def __init__(self, c: ClientState, keys: list[bytes], left: bool, count: int) -> None:
+        super().__init__(c, keys, NULL_ARRAY)
+        self.left = left
+        self.count = count  # 0: BLPOP's single-element reply
+
+    def try_serve(self, key: bytes, value: Any) -> tuple[bool, Any]:
+        if value.__class__ is not deque:
+            return False, None
+        c = self.client
+        if self.count:
+            out: Any = _take(value, self.count, self.left)
+        else:
+            out = value.popleft() if self.left else value.pop()
+        _popped(c, key, value)
+        return True, [key, out]
+
+
+class _MoveWaiter(Waiter):
+    """BLMOVE / BRPOPLPUSH: the element goes to ``dst``, the reply is the element."""
+
+    __slots__ = ("dst", "from_left", "to_left")
+
+    def __init__(self, c: ClientState, src: bytes, dst: bytes, from_left: bool,
+                 to_left: bool) -> None:
+        super().__init__(c, (src,), NULL_ARRAY)
+        self.dst = dst
+        self.from_left = from_left
+        self.to_left = to_left
+
+    def try_serve(self, key: bytes, value: Any) -> tuple[bool, Any]:
+        if value.__class__ is not deque:
+            return False, None
+        try:
+            return True, _move(self.client, key, value, self.dst, self.from_left, self.to_left)
+        except WrongTypeError as e:
+            return True, e  # redis unblocks the client with the error
+
+
+def _bpop(c: ClientState, argv: list[bytes], left: bool) -> Any:
+    timeout = parse_block_timeout(argv[-1])
+    keys = argv[1:-1]
+    for key in keys:
+        lst = _list(c, key)
+        if lst:
+            value = lst.popleft() if left else lst.pop()
+            _popped(c, key, lst)
+            return [key, value]
+    if c.in_exec:
+        return NULL_ARRAY  # never block inside EXEC: behave as a timeout
+    return block(c, _PopWaiter(c, keys, left, 0), timeout)
+
+
+@command("blpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list",
+         summary="Removes and returns the first element in a list. Blocks until an element "
+                 "is available otherwise. Deletes the list if the last element was popped.")
+def blpop(c: ClientState, argv: list[bytes]) -> Any:
+    return _bpop(c, argv, True)
+
+
+@command("brpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list",
+         summary="Removes and returns the last element in a list. Blocks until an element "
+                 "is available otherwise. Deletes the list if the last element was popped.")
+def brpop(c: ClientState, argv: list[bytes]) -> Any:
+    return _bpop(c, argv, False)
+
+
+def _bmove(c: ClientState, src: bytes, dst: bytes, from_left: bool, to_left: bool,
+           timeout: float) -> Any:
+    lst = _list(c, src)
+    if lst:
+        return _move(c, src, lst, dst, from_left, to_left)
+    if c.in_exec:
+        return None
+    return block(c, _MoveWaiter(c, src, dst, from_left, to_left), timeout)
+
+
+@command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group="list",
+         since="6.2.0",
+         summary="Pops an element from a list, pushes it to another list and returns it. "
+                 "Blocks until an element is available otherwise. Deletes the list if the "
+                 "last element was moved.")
+def blmove(c: ClientState, argv: list[bytes]) -> Any:
+    from_left = _end(argv[3])
+    to_left = _end(argv[4])
+    timeout = parse_block_timeout(argv[5])
+    return _bmove(c, argv[1], argv[2], from_left, to_left, timeout)
+
+
+@command("brpoplpush", 4, "write denyoom noscript blocking", keys=(1, 2, 1), group="list",
+         summary="Pops an element from a list, pushes it to another list and returns it. "
+                 "Block until an element is available otherwise. Deletes the list if the "
+                 "last element was popped.")
+def brpoplpush(c: ClientState, argv: list[bytes]) -> Any:
+    timeout = parse_block_timeout(argv[3])
+    return _bmove(c, argv[1], argv[2], False, True, timeout)
+
+
+@command("blmpop", -5, "write blocking movablekeys", group="list", since="7.0.0",
+         get_keys=_mpop_keys(2),
+         summary="Pops the first element from one of multiple lists. Blocks until an "
+                 "element is available otherwise. Deletes the list if the last element was "
+                 "popped.")
+def blmpop(c: ClientState, argv: list[bytes]) -> Any:
+    timeout = parse_block_timeout(argv[1])
+    keys, left, count = _mpop_args(argv, 2)
+    reply = _mpop(c, keys, left, count)
+    if reply is not None:
+        return reply
+    if c.in_exec:
+        return NULL_ARRAY
+    return block(c, _PopWaiter(c, keys, left, count), timeout)
+

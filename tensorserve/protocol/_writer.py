@@ -53,7 +53,7 @@ _ONLY_BYTES: Final = {bytes}
 try:  # hiredis encodes an array of bulk strings in C (its pack_command is exactly that)
     from hiredis import pack_command as _pack
 except ImportError:  # pragma: no cover - the no-hiredis CI leg
-    _pack = None
+    _pack = None  # type: ignore[assignment]
 
 
 class Raw(bytes):
