@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..store import Database
     from ._server_state import ServerState
 
-__all__ = ["BLOCKED", "NO_REPLY", "ClientState"]
+__all__ = ["BLOCKED", "NO_REPLY", "PAUSED", "ClientState"]
 
 
 class _Blocked:
@@ -39,6 +39,18 @@ class _NoReply:
 
 # A handler returns NO_REPLY when the command answers nothing (CLIENT REPLY OFF / SKIP).
 NO_REPLY: Final = _NoReply()
+
+
+class _Paused:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PAUSED"
+
+
+# Dispatch returns PAUSED for a command held by CLIENT PAUSE: it has not run, and the
+# connection retries it (and what follows) when the pause ends.
+PAUSED: Final = _Paused()
 
 
 class ClientState:
@@ -112,6 +124,13 @@ class ClientState:
     def block(self) -> None:
         """The command just run returned BLOCKED: hold later commands until unblock()."""
         raise NotImplementedError
+
+    def postpone(self, delay: float) -> None:
+        """CLIENT PAUSE holds this client's next command: retry it after ``delay`` s."""
+        raise NotImplementedError
+
+    def resume_postponed(self) -> None:
+        """CLIENT UNPAUSE: retry a held command now (no-op when none is held)."""
 
     def unblock(self, reply: Any) -> None:
         """Deliver the reply of a command that returned BLOCKED and resume the client."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import NoAuthError, ReplyError, arity_error, unknown_command, unknown_subcommand
 from ..protocol import QUEUED, Raw, encode
-from ._client import BLOCKED, NO_REPLY
+from ._client import BLOCKED, NO_REPLY, PAUSED
 from ._server_state import SlowlogEntry
 from ._spec import COMMANDS, CommandSpec
 
@@ -65,7 +65,7 @@ def resolve(argv: list[bytes]) -> CommandSpec | ReplyError:
     if spec is None:
         return unknown_command(argv[0], argv[1:])
     n = len(argv)
-    if spec.subcommands is not None:
+    if spec.subcommands is not None and (n >= 2 or spec.handler is None):
         if n < 2:
             return arity_error(spec.name)
         sub = spec.subcommands.get(argv[1].lower())
@@ -116,8 +116,27 @@ def reject(c: ClientState, err: ReplyError, spec: CommandSpec | None = None) -> 
         spec.stats.rejected_calls += 1
     if c.multi is not None:
         c.dirty_exec = True
-    c.server.stats.total_error_replies += 1
+    _count_error(c.server, err)
     return err
+
+
+def _count_error(server: ServerState, err: ReplyError) -> None:
+    """total_error_replies and INFO errorstats (by error code)."""
+    stats = server.stats
+    stats.total_error_replies += 1
+    stats.errorstats[err.code] = stats.errorstats.get(err.code, 0) + 1
+
+
+def _held_by_pause(c: ClientState, spec: CommandSpec) -> bool:
+    """CLIENT PAUSE [WRITE|ALL] holds commands until it ends; CLIENT itself still runs
+    (so UNPAUSE can), as do commands inside EXEC (the transaction is already admitted)."""
+    server = c.server
+    if time.monotonic() >= server.pause_until:
+        server.pause_until = 0.0
+        return False
+    if c.in_exec or spec.name.startswith("client|"):
+        return False
+    return server.pause_all or spec.is_write
 
 
 def execute(c: ClientState, argv: list[bytes]) -> Any:
@@ -128,7 +147,7 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
         if spec is None:
             return reject(c, unknown_command(argv[0], argv[1:]))
     n = len(argv)
-    if spec.subcommands is not None:
+    if spec.subcommands is not None and (n >= 2 or spec.handler is None):
         if n < 2:
             return reject(c, arity_error(spec.name), spec)
         sub = spec.subcommands.get(argv[1].lower())
@@ -138,6 +157,8 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
     ar = spec.arity
     if n != ar and (ar > 0 or n < -ar):
         return reject(c, arity_error(spec.name), spec)
+    if c.server.pause_until and _held_by_pause(c, spec):
+        return PAUSED
     if not c.authenticated and not spec.no_auth:
         return reject(c, NoAuthError(), spec)
     if c.multi is not None and not spec.multi_ok:
@@ -159,16 +180,17 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
 
 def _failed(server: ServerState, spec: CommandSpec, e: ReplyError) -> ReplyError:
     spec.stats.failed_calls += 1
-    server.stats.total_error_replies += 1
+    _count_error(server, e)
     return e
 
 
 def _crashed(server: ServerState, spec: CommandSpec) -> ReplyError:
     log.exception("command %r failed", spec.name)
     spec.stats.failed_calls += 1
-    server.stats.total_error_replies += 1
+    err = ReplyError(_INTERNAL_ERROR)
+    _count_error(server, err)
     server.stats.unexpected_error_replies += 1
-    return ReplyError(_INTERNAL_ERROR)
+    return err
 
 
 def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
@@ -267,6 +289,9 @@ def run_batch(c: ClientState, batch: list[list[bytes]], out: list[bytes]) -> int
         if reply is BLOCKED:
             c.block()
             return _position(batch, argv)
+        if reply is PAUSED:
+            c.postpone(max(server.pause_until - time.monotonic(), 0.0))
+            return _position(batch, argv) - 1
         if reply is not NO_REPLY:
             if c.reply_mode:
                 if c.reply_mode == 2:  # CLIENT REPLY SKIP: this reply only
@@ -300,4 +325,5 @@ def _gates_open(c: ClientState) -> bool:
         and not c.patterns
         and not c.shards
         and not c.server.monitors
+        and not c.server.pause_until
     )

@@ -12,7 +12,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
@@ -42,10 +42,11 @@ class Stats:
     pubsub_channels_published: int = 0
     client_query_buffer_limit_disconnections: int = 0
     client_output_buffer_limit_disconnections: int = 0
+    errorstats: dict[str, int] = field(default_factory=dict)  # error code -> count
 
     def reset(self) -> None:
         for name in self.__slots__:
-            setattr(self, name, 0)
+            setattr(self, name, {} if name == "errorstats" else 0)
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,6 +99,9 @@ class ServerState:
         self.ready_keys: dict[tuple[int, bytes], None] = {}
         self.serve_ready: Callable[[], None] = lambda: None
         self.last_save = int(time.time())
+        # CLIENT PAUSE: monotonic deadline (0.0 = not paused) and whether reads pause too.
+        self.pause_until = 0.0
+        self.pause_all = False
         # Families register clean-up for a closed client (pub/sub, WATCH, blocked pops).
         self.on_client_gone: list[Callable[[ClientState], None]] = []
         # ... and for RESET (unsubscribe, unwatch, stop monitoring).

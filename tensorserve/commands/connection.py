@@ -51,10 +51,13 @@ def quit_(c: ClientState, argv: list[bytes]) -> Any:
 
 
 def check_password(c: ClientState, username: bytes, password: bytes) -> bool:
-    """Only the default user exists until ACLs: its password is requirepass."""
-    expected = c.server.config.requirepass
-    if username != b"default" or not expected:
+    """Only the default user exists until ACLs: its password is requirepass, and without
+    one it is "nopass" (any password is accepted, as redis-server does)."""
+    if username != b"default":
         return False
+    expected = c.server.config.requirepass
+    if not expected:
+        return True
     return hmac.compare_digest(password, expected.encode())
 
 

@@ -40,9 +40,10 @@ class Connection(ClientState, asyncio.Protocol):
 
     __slots__ = (
         "_backlog",
-        "_out",
         "_blocked",
         "_closing",
+        "_out",
+        "_pause_handle",
         "_paused_reading",
         "_paused_writing",
         "_peer",
@@ -60,6 +61,7 @@ class Connection(ClientState, asyncio.Protocol):
         self._blocked = False
         self._backlog: list[list[bytes]] | None = None  # commands read but not yet run
         self._out: list[bytes] | None = None  # replies of the batch being run
+        self._pause_handle: asyncio.TimerHandle | None = None  # CLIENT PAUSE retry
         self._closing = False
         self._paused_writing = False
         self._paused_reading = False
@@ -101,6 +103,8 @@ class Connection(ClientState, asyncio.Protocol):
         server.clients.pop(self.id, None)
         if self._resume_handle is not None:
             self._resume_handle.cancel()
+        if self._pause_handle is not None:
+            self._pause_handle.cancel()
         try:
             server.client_gone(self)
         except Exception:
@@ -278,6 +282,23 @@ class Connection(ClientState, asyncio.Protocol):
 
     def block(self) -> None:
         self._blocked = True
+
+    def postpone(self, delay: float) -> None:
+        self._blocked = True
+        loop = self.server.loop
+        if loop is not None:
+            self._pause_handle = loop.call_later(delay, self.resume_postponed)
+
+    def resume_postponed(self) -> None:
+        handle, self._pause_handle = self._pause_handle, None
+        if handle is None:
+            return
+        handle.cancel()
+        self._blocked = False
+        if not self._closing:
+            self._schedule_run()
+            if not self._paused_writing:
+                self._resume_reading()
 
     def unblock(self, reply: Any) -> None:
         if not self._blocked:

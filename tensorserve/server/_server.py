@@ -11,11 +11,11 @@ import socket
 import sys
 from typing import Final
 
+from .. import __version__
 from ..commands import ServerState
 from ..config import Config
-from ._connection import Connection
-from .. import __version__
 from ..protocol import reader_name
+from ._connection import Connection
 from ._loop import loop_name, new_event_loop
 
 __all__ = ["Server", "run"]
