@@ -22,6 +22,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any, Final, TypeVar
 
 from ..errors import WrongTypeError
@@ -52,13 +53,16 @@ def now_ms() -> int:
 class Database:
     """One numbered database: ``data`` holds the values, ``expires`` absolute ms deadlines."""
 
-    __slots__ = ("data", "expires", "id", "keyspace")
+    __slots__ = ("_expire_pos", "_expire_walk", "data", "expires", "id", "keyspace")
 
     def __init__(self, keyspace: Keyspace, index: int) -> None:
         self.id = index
         self.keyspace = keyspace
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
+        # active_expire's round-robin walk over a snapshot of the volatile keys.
+        self._expire_walk: list[bytes] | None = None
+        self._expire_pos = 0
 
     def __len__(self) -> int:
         return len(self.data)
@@ -66,9 +70,12 @@ class Database:
     # -- reading ---------------------------------------------------------------------
     def lookup(self, key: bytes) -> Any:
         """The live value at ``key`` or None; an expired key is deleted on the way."""
-        if self.expires and key in self.expires and self.expires[key] <= now_ms():
-            self._expire(key)
-            return None
+        expires = self.expires
+        if expires:
+            deadline = expires.get(key)
+            if deadline is not None and deadline <= now_ms():
+                self._expire(key)
+                return None
         return self.data.get(key)
 
     def get_typed(self, key: bytes, cls: type[T]) -> T | None:
@@ -78,10 +85,14 @@ class Database:
             return None
         if value.__class__ is not cls:
             raise WrongTypeError()
-        return value  # type: ignore[no-any-return]
+        return value
 
     def exists(self, key: bytes) -> bool:
         return self.lookup(key) is not None
+
+    def expire_at(self, key: bytes) -> int | None:
+        """The absolute deadline (ms since the epoch) of ``key``, or None without one."""
+        return self.expires.get(key) if self.expires else None
 
     def ttl_ms(self, key: bytes) -> int | None:
         """Milliseconds to live, or None when the key has no expiry (caller checks existence)."""
@@ -101,6 +112,25 @@ class Database:
             ks.touch(self.id, key)
         ks.dirty += 1
 
+    def set_pairs(self, argv: list[bytes], start: int = 1) -> None:
+        """MSET: store ``argv[start], argv[start+1], ...`` as key/value pairs, dropping TTLs.
+
+        One call instead of one :meth:`set` per pair: the method calls were a third of
+        MSET's cost."""
+        data = self.data
+        expires = self.expires
+        n = len(argv)
+        for i in range(start, n - 1, 2):
+            data[argv[i]] = argv[i + 1]
+        if expires:
+            for i in range(start, n - 1, 2):
+                expires.pop(argv[i], None)
+        ks = self.keyspace
+        if ks.watched:
+            for i in range(start, n - 1, 2):
+                ks.touch(self.id, argv[i])
+        ks.dirty += (n - start) // 2
+
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it existed (and had not expired)."""
         if self.expires and key in self.expires:
@@ -115,6 +145,21 @@ class Database:
             ks.touch(self.id, key)
         ks.dirty += 1
         return True
+
+    def take(self, key: bytes) -> tuple[Any, int | None]:
+        """Remove ``key`` and return its live value and deadline ((None, None) if missing).
+
+        RENAME and MOVE carry both to the new place with :meth:`add`."""
+        value = self.lookup(key)
+        if value is None:
+            return None, None
+        del self.data[key]
+        deadline = self.expires.pop(key, None) if self.expires else None
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        ks.dirty += 1
+        return value, deadline
 
     def modified(self, key: bytes) -> None:
         """Call after changing a container value in place (LPUSH, HSET, ZADD ...)."""
@@ -131,6 +176,32 @@ class Database:
             self.data.pop(key, None)
             if self.expires:
                 self.expires.pop(key, None)
+
+    def set_with_expire(self, key: bytes, value: Any, deadline_ms: int) -> None:
+        """Store ``value`` with an absolute deadline (SET EX / SETEX): one change, not two."""
+        self.data[key] = value
+        self.expires[key] = deadline_ms
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        ks.dirty += 1
+
+    def add(self, key: bytes, value: Any, deadline_ms: int | None = None) -> None:
+        """Store ``value`` at a key known to be free (RENAME, COPY, MOVE targets).
+
+        Like redis's dbAdd it also wakes clients blocked on the key (a list renamed onto
+        a key someone BLPOPs)."""
+        self.data[key] = value
+        if deadline_ms is not None:
+            self.expires[key] = deadline_ms
+        elif self.expires:
+            self.expires.pop(key, None)
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        if ks.on_modified and value.__class__ is not bytes:
+            ks.notify_modified(self.id, key)
+        ks.dirty += 1
 
     def set_expire(self, key: bytes, deadline_ms: int) -> None:
         self.expires[key] = deadline_ms
@@ -156,6 +227,7 @@ class Database:
         ks.dirty += len(self.data)
         self.data = {}
         self.expires = {}
+        self._expire_walk = None
 
     def _expire(self, key: bytes) -> None:
         self.data.pop(key, None)
@@ -177,27 +249,38 @@ class Database:
 
     def _sample(self) -> bytes:
         # dict has no O(1) random access; skipping a random prefix of the key iterator is
-        # O(n) in the worst case but keeps memory flat. RANDOMKEY is not a hot command.
-        idx = random.randrange(len(self.data))
-        for i, key in enumerate(self.data):
-            if i == idx:
-                return key
-        raise AssertionError("unreachable")
+        # O(n) in the worst case but keeps memory flat. islice skips in C (~10x faster
+        # than a Python loop: ~3 ms for 1M keys). RANDOMKEY is not a hot command.
+        return next(islice(self.data, random.randrange(len(self.data)), None))
 
     def active_expire(self, budget: int = 20) -> int:
-        """Delete up to ``budget`` sampled expired keys (redis's activeExpireCycle, simplified)."""
-        if not self.expires:
+        """Test up to ``budget`` volatile keys, deleting the expired; returns how many died.
+
+        redis samples its expires dict at random; a Python dict cannot be sampled without
+        copying it (O(n) per call: 1M volatile keys made every cron tick cost ~20 ms). So
+        the keys are walked round-robin over a snapshot (8 bytes a key) taken once per full
+        pass: O(1) amortised per key tested, and every key is tested once per pass."""
+        expires = self.expires
+        if not expires:
+            self._expire_walk = None
             return 0
+        walk = self._expire_walk
+        pos = self._expire_pos
+        if walk is None or pos >= len(walk):
+            walk = self._expire_walk = list(expires)
+            pos = 0
+        end = min(pos + budget, len(walk))
         now = now_ms()
         removed = 0
-        keys = list(self.expires) if len(self.expires) <= budget else random.sample(
-            list(self.expires), budget
-        )
-        for key in keys:
-            deadline = self.expires.get(key)
+        for i in range(pos, end):
+            key = walk[i]
+            deadline = expires.get(key)
             if deadline is not None and deadline <= now:
                 self._expire(key)
                 removed += 1
+        self._expire_pos = end
+        if end >= len(walk):
+            self._expire_walk = None  # drop the references before the next pass
         return removed
 
 
