@@ -17,6 +17,7 @@ it has been returned, so the caller answers those first, then the error, then cl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from itertools import chain
 from typing import Final
@@ -385,6 +386,11 @@ class PythonReader:
         return argv
 
 
+# See HiredisReader.read_batch: what hiredis is never shown.
+_HIREDIS_MAX_READ: Final = 16 * 1024
+_HUGE_COUNT: Final = re.compile(rb"\*[0-9]{6}")
+
+
 class HiredisReader:
     """hiredis splits multibulk requests; the Python reader handles what hiredis can't.
 
@@ -486,8 +492,14 @@ class HiredisReader:
             return []
         pending = self._pending
         data = pending[0] if len(pending) == 1 else b"".join(pending)
-        if len(data) > self.max_bulk_len:
-            # Could hold a bulk over proto-max-bulk-len: only the Python reader checks.
+        if len(data) > _HIREDIS_MAX_READ or len(data) > self.max_bulk_len or _HUGE_COUNT.search(
+            data
+        ):
+            # Large reads (a few big values: header parsing is negligible next to the
+            # copies), reads that could hold a bulk over proto-max-bulk-len, and any
+            # "*<6+ digits>": hiredis allocates a list of that many slots up front and
+            # freeing 2**31 of them stalls the loop for seconds. The Python reader
+            # checks counts and lengths before it allocates anything.
             self._replay()
             return self.read_batch()
         if self._gets is None:  # fresh hiredis after a hand-over to Python
@@ -505,19 +517,25 @@ class HiredisReader:
             self._replay()  # a partial command: the Python reader checks its headers
             return self.read_batch()
         try:
-            # C-level passes only. Every command must be a list and every argument bytes
-            # (integers, nulls, nested arrays or maps raise TypeError here) ...
-            args = b"\0".join(chain.from_iterable(map(list.__iter__, batch)))
+            # C-level passes only. Every command must be a list (list.__len__ refuses
+            # anything else) and every argument bytes (join refuses integers, nulls,
+            # nested arrays or maps) ...
+            nargs = sum(map(list.__len__, batch))
+            args = b"\0".join(chain.from_iterable(batch))
         except TypeError:
             self._replay()
             return self.read_batch()
-        # ... and the read must hold exactly one CRLF per header and after each bulk, plus
-        # those inside the arguments (CRLF counts add up across segments because every
-        # header ends in LF). This catches a bulk not followed by CRLF and simple strings
-        # where bulks belong, which hiredis would accept.
-        raw = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        crlf = len(batch) + 2 * sum(map(len, batch)) + args.count(b"\r\n")
-        if raw.count(b"\r\n") != crlf:
+        # ... and the read must hold exactly one CR, one LF and one CRLF per header and
+        # after each bulk, plus those inside the arguments (the counts add up across
+        # segments because every header ends in LF). This refuses simple strings where
+        # bulks belong and bulks not followed by CRLF, which hiredis accepts; the one
+        # trailer it cannot see is LF CR after an argument that ends in CR.
+        frame = len(batch) + 2 * nargs
+        if (
+            data.count(b"\r\n") != frame + args.count(b"\r\n")
+            or data.count(b"\r") != frame + args.count(b"\r")
+            or data.count(b"\n") != frame + args.count(b"\n")
+        ):
             self._replay()
             return self.read_batch()
         if not self._at_boundary():

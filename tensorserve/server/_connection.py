@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from ..commands import ClientState, run_batch
+from ..errors import ReplyError
 from ..protocol import ProtocolError, QueryBufferLimitError, encode, make_reader
 
 if TYPE_CHECKING:
@@ -167,7 +168,8 @@ class Connection(ClientState, asyncio.Protocol):
                     try:
                         batch = reader.read_batch()
                     except ProtocolError as e:
-                        out.append(b"-ERR %b\r\n" % e.message.encode())
+                        # CR/LF in the text (``got '\r'``) become spaces, as in Redis.
+                        out.append(b"-%b\r\n" % ReplyError(e.message).wire())
                         closing = True
                         log.info("protocol error from client %s: %s", self._peer, e.message)
                         break
