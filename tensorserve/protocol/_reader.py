@@ -526,15 +526,20 @@ class HiredisReader:
             self._replay()
             return self.read_batch()
         # ... and the read must hold exactly one CR, one LF and one CRLF per header and
-        # after each bulk, plus those inside the arguments (the counts add up across
-        # segments because every header ends in LF). This refuses simple strings where
-        # bulks belong and bulks not followed by CRLF, which hiredis accepts; the one
-        # trailer it cannot see is LF CR after an argument that ends in CR.
+        # after each bulk, one '$' per argument, one '*' per command and no '=' besides
+        # those inside the arguments (the counts add up across segments because every
+        # header ends in LF). This refuses what hiredis accepts and redis-server does not:
+        # simple strings, verbatim strings and the like where bulks belong, and bulks not
+        # followed by CRLF. The one trailer it cannot see is LF CR after an argument that
+        # ends in CR.
         frame = len(batch) + 2 * nargs
         if (
             data.count(b"\r\n") != frame + args.count(b"\r\n")
             or data.count(b"\r") != frame + args.count(b"\r")
             or data.count(b"\n") != frame + args.count(b"\n")
+            or data.count(b"$") != nargs + args.count(b"$")
+            or data.count(b"*") != len(batch) + args.count(b"*")
+            or data.count(b"=") != args.count(b"=")
         ):
             self._replay()
             return self.read_batch()

@@ -100,6 +100,8 @@ def format_double(value: float) -> bytes:
     if math.isinf(value):
         return b"inf" if value > 0 else b"-inf"
     if value.is_integer() and abs(value) < 1e17:
+        if not value and math.copysign(1.0, value) < 0:
+            return b"-0"  # redis-server keeps the sign of negative zero
         return b"%d" % value
     return repr(value).encode()
 
