@@ -17,7 +17,6 @@ it has been returned, so the caller answers those first, then the error, then cl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from itertools import chain
 from typing import Final
@@ -388,7 +387,11 @@ class PythonReader:
 
 # See HiredisReader.read_batch: what hiredis is never shown.
 _HIREDIS_MAX_READ: Final = 16 * 1024
-_HUGE_COUNT: Final = re.compile(rb"\*[0-9]{6}")
+# Every digit becomes '0', so "*" followed by 6+ digits is one substring search.
+_DIGITS_TO_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_HUGE_COUNT: Final = b"*000000"
+# translate(None, _NOT_FRAMING) keeps only the characters the framing checks count.
+_NOT_FRAMING: Final = bytes(sorted(set(range(256)) - set(b"\r\n$*=")))
 
 
 class HiredisReader:
@@ -492,8 +495,10 @@ class HiredisReader:
             return []
         pending = self._pending
         data = pending[0] if len(pending) == 1 else b"".join(pending)
-        if len(data) > _HIREDIS_MAX_READ or len(data) > self.max_bulk_len or _HUGE_COUNT.search(
-            data
+        if (
+            len(data) > _HIREDIS_MAX_READ
+            or len(data) > self.max_bulk_len
+            or _HUGE_COUNT in data.translate(_DIGITS_TO_ZERO)
         ):
             # Large reads (a few big values: header parsing is negligible next to the
             # copies), reads that could hold a bulk over proto-max-bulk-len, and any
@@ -521,25 +526,28 @@ class HiredisReader:
             # anything else) and every argument bytes (join refuses integers, nulls,
             # nested arrays or maps) ...
             nargs = sum(map(list.__len__, batch))
-            args = b"\0".join(chain.from_iterable(batch))
+            args = b"$".join(chain.from_iterable(batch))
         except TypeError:
             self._replay()
             return self.read_batch()
         # ... and the read must hold exactly one CR, one LF and one CRLF per header and
         # after each bulk, one '$' per argument, one '*' per command and no '=' besides
         # those inside the arguments (the counts add up across segments because every
-        # header ends in LF). This refuses what hiredis accepts and redis-server does not:
+        # header ends in LF; the '$' joining the arguments cannot pair with CR or LF and
+        # is taken off). This refuses what hiredis accepts and redis-server does not:
         # simple strings, verbatim strings and the like where bulks belong, and bulks not
         # followed by CRLF. The one trailer it cannot see is LF CR after an argument that
-        # ends in CR.
+        # ends in CR. The counts run over the framing characters only (one translate).
+        df = data.translate(None, _NOT_FRAMING)
+        af = args.translate(None, _NOT_FRAMING)
         frame = len(batch) + 2 * nargs
         if (
-            data.count(b"\r\n") != frame + args.count(b"\r\n")
-            or data.count(b"\r") != frame + args.count(b"\r")
-            or data.count(b"\n") != frame + args.count(b"\n")
-            or data.count(b"$") != nargs + args.count(b"$")
-            or data.count(b"*") != len(batch) + args.count(b"*")
-            or data.count(b"=") != args.count(b"=")
+            df.count(b"\r\n") != frame + af.count(b"\r\n")
+            or df.count(b"\r") != frame + af.count(b"\r")
+            or df.count(b"\n") != frame + af.count(b"\n")
+            or df.count(b"$") != nargs + af.count(b"$") - max(nargs - 1, 0)
+            or df.count(b"*") != len(batch) + af.count(b"*")
+            or df.count(b"=") != af.count(b"=")
         ):
             self._replay()
             return self.read_batch()
@@ -552,7 +560,7 @@ class HiredisReader:
             return self.read_batch()
         self._pending.clear()
         self._pending_len = 0
-        if [] in batch:  # `*0` frames: redis-server skips them silently
+        if b"*0\r\n" in data:  # `*0` frames: redis-server skips them silently
             batch = [argv for argv in batch if argv]
         return batch
 
