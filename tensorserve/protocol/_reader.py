@@ -17,7 +17,6 @@ it has been returned, so the caller answers those first, then the error, then cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import chain
 from typing import Final
 
@@ -414,9 +413,7 @@ class HiredisReader:
     """
 
     __slots__ = (
-        "_feed",
-        "_gets",
-        "_has_data",
+        "_hr",
         "_pending",
         "_pending_len",
         "_py",
@@ -434,13 +431,11 @@ class HiredisReader:
         self.max_bulk_len = max_bulk_len
         self.query_buffer_limit = query_buffer_limit
         self.auth_required = False
-        self._gets: Callable[[], object] | None = None
-        self._feed: Callable[[bytes], None] | None = None
-        self._has_data: Callable[[], bool] | None = None
+        self._hr: hiredis.Reader | None = None  # only while a read is being parsed
         self._pending: list[bytes] = []  # bytes fed to hiredis since the last boundary
         self._pending_len = 0
         self._py: PythonReader | None = None  # set while the Python reader owns the stream
-        self._ready: list[list[bytes]] = []  # parsed, not yet taken by get() (reversed)
+        self._ready: list[list[bytes]] | None = None  # parsed, not taken by get() (reversed)
 
     @property
     def buffered(self) -> int:
@@ -507,14 +502,12 @@ class HiredisReader:
             # checks counts and lengths before it allocates anything.
             self._replay()
             return self.read_batch()
-        if self._gets is None:  # fresh hiredis after a hand-over to Python
-            reader = hiredis.Reader()
-            self._gets = reader.gets
-            self._has_data = reader.has_data
-            self._feed = reader.feed
-        self._feed(data)  # type: ignore[misc]
+        # A fresh hiredis reader per read, dropped at the boundary: it costs ~700 bytes
+        # of C buffers, which an idle connection should not hold.
+        hr = self._hr = hiredis.Reader()
+        hr.feed(data)
         try:
-            batch = list(iter(self._gets, False))  # type: ignore[arg-type]
+            batch = list(iter(hr.gets, False))
         except Exception:  # hiredis.ProtocolError; MemoryError for absurd counts
             self._replay()
             return self.read_batch()
@@ -560,6 +553,7 @@ class HiredisReader:
             return self.read_batch()
         self._pending.clear()
         self._pending_len = 0
+        self._hr = None
         if b"*0\r\n" in data:  # `*0` frames: redis-server skips them silently
             batch = [argv for argv in batch if argv]
         return batch
@@ -572,11 +566,13 @@ class HiredisReader:
         command only at a boundary. Inside a partial command it becomes part of it, and
         the stream is replayed by the Python reader anyway.
         """
-        if self._has_data():  # type: ignore[misc]
+        hr = self._hr
+        assert hr is not None
+        if hr.has_data():
             return False
-        self._feed(b"*0\r\n")  # type: ignore[misc]
+        hr.feed(b"*0\r\n")
         try:
-            return self._gets() == []  # type: ignore[misc]
+            return hr.gets() == []
         except Exception:
             return False
 
@@ -592,7 +588,7 @@ class HiredisReader:
         py.feed(b"".join(self._pending))
         self._pending = []
         self._pending_len = 0
-        self._gets = self._has_data = self._feed = None
+        self._hr = None
         self._py = py
 
 

@@ -47,10 +47,8 @@ class Connection(ClientState, asyncio.Protocol):
         "_pause_handle",
         "_paused_reading",
         "_paused_writing",
-        "_peer",
         "_reader",
         "_resume_handle",
-        "_sock",
         "_soft_limit_since",
         "transport",
     )
@@ -66,8 +64,6 @@ class Connection(ClientState, asyncio.Protocol):
         self._closing = False
         self._paused_writing = False
         self._paused_reading = False
-        self._peer = "?:0"
-        self._sock = "?:0"
         self._resume_handle: asyncio.Handle | None = None
         self._soft_limit_since = 0.0
 
@@ -77,21 +73,18 @@ class Connection(ClientState, asyncio.Protocol):
         self.transport = transport
         server = self.server
         peer = transport.get_extra_info("peername")
-        sock = transport.get_extra_info("sockname")
-        self._peer = _fmt_addr(peer)
-        self._sock = _fmt_addr(sock)
         server.stats.total_connections_received += 1
         config = server.config
         if len(server.clients) >= config.maxclients:
             server.stats.rejected_connections += 1
-            log.warning("refused connection from %s: max number of clients reached", self._peer)
+            log.warning("refused connection from %s: max number of clients reached", self.address)
             transport.write(b"-ERR max number of clients reached\r\n")
             self._closing = True
             transport.close()
             return
         if config.protected_mode and not config.requirepass and not _is_loopback(peer):
             server.stats.rejected_connections += 1
-            log.warning("refused connection from %s: protected mode", self._peer)
+            log.warning("refused connection from %s: protected mode", self.address)
             transport.write(_DENIED)
             self._closing = True
             transport.close()
@@ -134,10 +127,10 @@ class Connection(ClientState, asyncio.Protocol):
             self._run()
         except QueryBufferLimitError:
             self.server.stats.client_query_buffer_limit_disconnections += 1
-            log.warning("closing client %s that reached max query buffer length", self._peer)
+            log.warning("closing client %s that reached max query buffer length", self.address)
             self.close()
         except Exception:
-            log.exception("unexpected error on connection %s", self._peer)
+            log.exception("unexpected error on connection %s", self.address)
             self.close()
 
     def pause_writing(self) -> None:
@@ -171,7 +164,7 @@ class Connection(ClientState, asyncio.Protocol):
                         # CR/LF in the text (``got '\r'``) become spaces, as in Redis.
                         out.append(b"-%b\r\n" % ReplyError(e.message).wire())
                         closing = True
-                        log.info("protocol error from client %s: %s", self._peer, e.message)
+                        log.info("protocol error from client %s: %s", self.address, e.message)
                         break
                     if not batch:
                         break
@@ -236,7 +229,7 @@ class Connection(ClientState, asyncio.Protocol):
         log.warning(
             "client %s scheduled to be closed ASAP for overcoming of output buffer limits "
             "(%d bytes buffered)",
-            self._peer,
+            self.address,
             size,
         )
         transport = self.transport
@@ -254,7 +247,7 @@ class Connection(ClientState, asyncio.Protocol):
         try:
             self._run()
         except Exception:
-            log.exception("unexpected error on connection %s", self._peer)
+            log.exception("unexpected error on connection %s", self.address)
             self.close()
 
     def _pause_reading(self) -> None:
@@ -330,11 +323,14 @@ class Connection(ClientState, asyncio.Protocol):
 
     @property
     def address(self) -> str:
-        return self._peer
+        # Formatted on demand (CLIENT LIST, logs): idle connections stay small.
+        t = self.transport
+        return _fmt_addr(t.get_extra_info("peername")) if t is not None else "?:0"
 
     @property
     def local_address(self) -> str:
-        return self._sock
+        t = self.transport
+        return _fmt_addr(t.get_extra_info("sockname")) if t is not None else "?:0"
 
     @property
     def output_buffer_size(self) -> int:
