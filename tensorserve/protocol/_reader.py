@@ -36,7 +36,10 @@ UNAUTH_MAX_MULTIBULK: Final = 10  # redis-server's limits before AUTH
 UNAUTH_MAX_BULK: Final = 16384
 # Below this a waiting bulk is collected by concatenation; above it in a chunk list, so
 # a 500 MB value arriving in 64 KB reads costs O(n), not O(n^2).
-_CHUNKED_BULK: Final = 256 * 1024
+_CHUNKED_BULK: Final = 16 * 1024
+# split_batch is tried on reads up to this size (beyond it, few large values: the
+# incremental parser costs nothing next to the copies).
+_SPLIT_MAX: Final = 16 * 1024
 
 
 class ProtocolError(Exception):
@@ -200,7 +203,6 @@ class PythonReader:
         "_left",
         "_pos",
         "auth_required",
-        "cmd_start",
         "max_bulk_len",
         "query_buffer_limit",
     )
@@ -218,9 +220,10 @@ class PythonReader:
         self._argv: list[bytes] | None = None  # arguments of a partly read multibulk
         self._left = 0  # arguments still to read
         self._bulk = -1  # length of the bulk being waited for, -1 before its header
-        self._chunks: list[bytes] | None = None  # a large bulk arriving in pieces
+        # A large bulk arriving in pieces, from its first payload byte on: joined once,
+        # when complete, into the argument (one copy, as the value must be bytes).
+        self._chunks: list[bytes | memoryview] | None = None
         self._chunks_len = 0
-        self.cmd_start = 0  # offset in the buffer where the current command began
         self._error: ProtocolError | None = None  # found after commands still to be returned
 
     @property
@@ -250,10 +253,11 @@ class PythonReader:
             self._argv is None
             and self._chunks is None
             and not self.auth_required
-            and len(self._buf) - self._pos <= self.max_bulk_len
+            and 0 < len(self._buf) - self._pos <= min(self.max_bulk_len, _SPLIT_MAX)
+            and self._buf.endswith(b"\r\n")
         ):
             data = self._buf if not self._pos else self._buf[self._pos :]
-            fast = split_batch(data) if data else None
+            fast = split_batch(data)
             if fast is not None:
                 self._buf = b""
                 self._pos = 0
@@ -279,15 +283,9 @@ class PythonReader:
             self._buf = bytes(data)
         else:
             self._buf = self._buf[self._pos :] + data
-            self.cmd_start -= self._pos
         self._pos = 0
         if len(self._buf) > self.query_buffer_limit:
             raise QueryBufferLimitError("query buffer limit")
-        if self._bulk >= _CHUNKED_BULK and len(self._buf) < self._bulk + 2:
-            # Waiting for a large bulk: collect pieces instead of re-concatenating.
-            self._chunks = [self._buf]
-            self._chunks_len = len(self._buf)
-            self._buf = b""
 
     def get(self) -> list[bytes] | None:
         """The next complete command, or None when more data is needed."""
@@ -296,7 +294,6 @@ class PythonReader:
                 buf, pos = self._buf, self._pos
                 if pos >= len(buf):
                     return None
-                self.cmd_start = pos
                 if buf[pos] != 42:  # not '*': an inline command
                     argv = self._inline()
                     if argv is None:
@@ -331,10 +328,8 @@ class PythonReader:
             if self._chunks is not None:
                 if self._chunks_len < self._bulk + 2:
                     return None
-                self._buf = b"".join(self._chunks)
-                self._pos = 0
-                self._chunks = None
-                self._chunks_len = 0
+                argv.append(self._take_chunked_bulk())
+                continue
             buf, pos = self._buf, self._pos
             if self._bulk < 0:
                 nl = buf.find(b"\r", pos)
@@ -355,7 +350,7 @@ class PythonReader:
             end = pos + self._bulk
             if len(buf) < end + 2:
                 if self._bulk >= _CHUNKED_BULK:
-                    self._chunks = [buf[pos:]]
+                    self._chunks = [memoryview(buf)[pos:]]  # no copy until complete
                     self._chunks_len = len(buf) - pos
                     self._buf = b""
                     self._pos = 0
@@ -368,6 +363,37 @@ class PythonReader:
             self._left -= 1
         self._argv = None
         return argv
+
+    def _take_chunked_bulk(self) -> bytes:
+        """The complete large bulk from the chunk list; what follows it becomes the buffer."""
+        chunks = self._chunks
+        assert chunks is not None
+        need = self._bulk
+        pieces: list[bytes | memoryview] = []
+        got = 0
+        rest: list[bytes | memoryview] = []
+        for i, chunk in enumerate(chunks):
+            if got + len(chunk) <= need:
+                pieces.append(chunk)
+                got += len(chunk)
+                continue
+            take = need - got
+            view = memoryview(chunk)
+            if take:
+                pieces.append(view[:take])
+            rest = [view[take:], *chunks[i + 1 :]]
+            break
+        arg = b"".join(pieces)
+        tail = b"".join(rest)
+        self._chunks = None
+        self._chunks_len = 0
+        if tail[:2] != b"\r\n":
+            raise ProtocolError("Protocol error: bulk not followed by CRLF")
+        self._buf = tail
+        self._pos = 2
+        self._bulk = -1
+        self._left -= 1
+        return arg
 
     def _inline(self) -> list[bytes] | None:
         buf, pos = self._buf, self._pos
@@ -585,7 +611,8 @@ class HiredisReader:
         """
         py = PythonReader(self.max_bulk_len, self.query_buffer_limit)
         py.auth_required = self.auth_required
-        py.feed(b"".join(self._pending))
+        for chunk in self._pending:
+            py.feed(chunk)
         self._pending = []
         self._pending_len = 0
         self._hr = None
