@@ -17,6 +17,8 @@ from . import (  # noqa: F401
     sets,
     strings,
     transactions,
+    zset_pops,
+    zset_sets,
     zsets,
 )
 from ._client import BLOCKED, NO_REPLY, ClientState
