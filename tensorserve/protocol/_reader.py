@@ -516,15 +516,17 @@ class HiredisReader:
         pending = self._pending
         data = pending[0] if len(pending) == 1 else b"".join(pending)
         if (
-            len(data) > _HIREDIS_MAX_READ
-            or len(data) > self.max_bulk_len
+            len(data) > self.max_bulk_len
+            or (len(data) > _HIREDIS_MAX_READ and data.count(b"\r\n", 0, 4096) < 16)
             or _HUGE_COUNT in data.translate(_DIGITS_TO_ZERO)
         ):
-            # Large reads (a few big values: header parsing is negligible next to the
-            # copies), reads that could hold a bulk over proto-max-bulk-len, and any
-            # "*<6+ digits>": hiredis allocates a list of that many slots up front and
-            # freeing 2**31 of them stalls the loop for seconds. The Python reader
-            # checks counts and lengths before it allocates anything.
+            # Reads that could hold a bulk over proto-max-bulk-len; large reads made of a
+            # few big values (sparse CRLFs at the start: the Python reader copies each
+            # value once, hiredis twice, and parsing is negligible next to the copies;
+            # deep pipelines of small commands stay with hiredis); and any "*<6+ digits>":
+            # hiredis allocates a list of that many slots up front and freeing 2**31 of
+            # them stalls the loop for seconds. The Python reader checks counts and
+            # lengths before it allocates anything.
             self._replay()
             return self.read_batch()
         # A fresh hiredis reader per read, dropped at the boundary: it costs ~700 bytes
