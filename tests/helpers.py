@@ -35,7 +35,7 @@ class ServerProcess:
         if "--loglevel" not in self.args:
             cmd += ["--loglevel", "warning"]
         self.log_path = Path(cwd or "/tmp") / f"tensorserve-{self.port}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "w")
         full_env = {**os.environ, **(env or {})}
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
