@@ -190,7 +190,23 @@ def split_inline(line: bytes) -> list[bytes] | None:
         args.append(bytes(cur))
 
 
-class PythonReader:
+class _Limits:
+    """What both readers enforce: proto-max-bulk-len, client-query-buffer-limit and,
+    until the client authenticates, redis-server's tighter limits."""
+
+    __slots__ = ("auth_required", "max_bulk_len", "query_buffer_limit")
+
+    def __init__(
+        self,
+        max_bulk_len: int = 512 * 1024 * 1024,
+        query_buffer_limit: int = 1024 * 1024 * 1024,
+    ) -> None:
+        self.max_bulk_len = max_bulk_len
+        self.query_buffer_limit = query_buffer_limit
+        self.auth_required = False
+
+
+class PythonReader(_Limits):
     """The reference request reader, in pure Python."""
 
     __slots__ = (
@@ -202,9 +218,6 @@ class PythonReader:
         "_error",
         "_left",
         "_pos",
-        "auth_required",
-        "max_bulk_len",
-        "query_buffer_limit",
     )
 
     def __init__(
@@ -212,9 +225,7 @@ class PythonReader:
         max_bulk_len: int = 512 * 1024 * 1024,
         query_buffer_limit: int = 1024 * 1024 * 1024,
     ) -> None:
-        self.max_bulk_len = max_bulk_len
-        self.query_buffer_limit = query_buffer_limit
-        self.auth_required = False
+        super().__init__(max_bulk_len, query_buffer_limit)
         self._buf = b""
         self._pos = 0
         self._argv: list[bytes] | None = None  # arguments of a partly read multibulk
@@ -418,7 +429,7 @@ _HUGE_COUNT: Final = b"*000000"
 
 
 
-class HiredisReader:
+class HiredisReader(_Limits):
     """hiredis splits multibulk requests; the Python reader handles what hiredis can't.
 
     hiredis parses replies, not requests, so on its own it would accept frames redis-server
@@ -443,9 +454,6 @@ class HiredisReader:
         "_pending_len",
         "_py",
         "_ready",
-        "auth_required",
-        "max_bulk_len",
-        "query_buffer_limit",
     )
 
     def __init__(
@@ -453,9 +461,7 @@ class HiredisReader:
         max_bulk_len: int = 512 * 1024 * 1024,
         query_buffer_limit: int = 1024 * 1024 * 1024,
     ) -> None:
-        self.max_bulk_len = max_bulk_len
-        self.query_buffer_limit = query_buffer_limit
-        self.auth_required = False
+        super().__init__(max_bulk_len, query_buffer_limit)
         self._hr: hiredis.Reader | None = None  # only while a read is being parsed
         self._pending: list[bytes] = []  # bytes fed to hiredis since the last boundary
         self._pending_len = 0
