@@ -126,6 +126,28 @@ def test_pubsub_resp3_client_runs_commands_while_subscribed(raw) -> None:
     assert sub.command("GET", "k") == b"v"
 
 
+def test_pubsub_resp3_publish_to_own_channel_keeps_reply_order(raw) -> None:
+    """Like redis-server: the message comes after the earlier replies of the same read and
+    before PUBLISH's own reply."""
+    c: RawClient = raw()
+    c.command("HELLO", 3)
+    assert c.command("SUBSCRIBE", "ch") == [b"subscribe", b"ch", 1]
+    c.send(b"*1\r\n$4\r\nPING\r\n*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+           b"*2\r\n$4\r\nECHO\r\n$3\r\nend\r\n")
+    assert c.read() == b"PONG"
+    assert c.read() == [b"message", b"ch", b"hi"]
+    assert c.read() == 1
+    assert c.read() == b"end"
+
+
+def test_pubsub_sharded_client_is_in_subscribe_mode_in_resp2(raw) -> None:
+    c: RawClient = raw()
+    assert c.command("SSUBSCRIBE", "s1") == [b"ssubscribe", b"s1", 1]
+    err = c.command("GET", "k")
+    assert str(err) == ("ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                        "QUIT / RESET are allowed in this context")
+
+
 def test_pubsub_sharded_channels(raw) -> None:
     sub: RawClient = raw()
     assert sub.command("SSUBSCRIBE", "s1") == [b"ssubscribe", b"s1", 1]
