@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     hashes,
     introspection,
     keyspace,
+    list_blocking,
     lists,
     pubsub,
     server,
