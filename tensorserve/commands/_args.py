@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from ..errors import NOT_FLOAT, NOT_INTEGER, SYNTAX, ReplyError
@@ -10,8 +11,10 @@ from ..errors import NOT_FLOAT, NOT_INTEGER, SYNTAX, ReplyError
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "numkeys_keys",
     "parse_float",
     "parse_int",
+    "parse_mpop",
     "parse_score",
     "parse_timeout",
     "syntax_error",
@@ -78,3 +81,51 @@ def parse_timeout(arg: bytes) -> float:
 
 def syntax_error() -> ReplyError:
     return ReplyError(SYNTAX)
+
+
+_NUMKEYS_GT0: Final = "numkeys should be greater than 0"
+_COUNT_GT0: Final = "count should be greater than 0"
+
+
+def parse_mpop(
+    argv: list[bytes], at: int, ends: Mapping[bytes, bool]
+) -> tuple[list[bytes], bool, int]:
+    """LMPOP / ZMPOP arguments from argv[at]: ``numkeys key... <end> [COUNT n]``.
+
+    ``ends`` maps the lower-case end names (LEFT/RIGHT, MIN/MAX) to a bool. Returns
+    (keys, end, count); the texts are redis-server's.
+    """
+    numkeys = parse_int(argv[at], _NUMKEYS_GT0)
+    if numkeys < 1:
+        raise ReplyError(_NUMKEYS_GT0)
+    where = at + numkeys + 1
+    if where >= len(argv):
+        raise ReplyError(SYNTAX)
+    end = ends.get(argv[where].lower())
+    if end is None:
+        raise ReplyError(SYNTAX)
+    count = -1
+    j = where + 1
+    n = len(argv)
+    while j < n:
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < n:
+            count = parse_int(argv[j + 1], _COUNT_GT0)
+            if count < 1:
+                raise ReplyError(_COUNT_GT0)
+            j += 2
+        else:
+            raise ReplyError(SYNTAX)
+    return argv[at + 1 : where], end, max(count, 1)
+
+
+def numkeys_keys(at: int) -> Callable[[list[bytes]], list[bytes]]:
+    """COMMAND GETKEYS for numkeys-style commands (numkeys at ``argv[at]``)."""
+
+    def keys(argv: list[bytes]) -> list[bytes]:
+        try:
+            n = int(argv[at])
+        except (ValueError, IndexError):
+            return []
+        return argv[at + 1 : at + 1 + n] if n > 0 else []
+
+    return keys

@@ -11,10 +11,11 @@ from typing import Any
 
 from ..errors import WrongTypeError
 from ..protocol import NULL_ARRAY
+from ._args import numkeys_keys
 from ._blocking import Waiter, block, parse_block_timeout
 from ._client import ClientState
 from ._spec import command
-from .lists import _end, _list, _move, _mpop, _mpop_args, _mpop_keys, _popped, _take
+from .lists import _end, _list, _move, _mpop, _mpop_args, _popped, _take
 
 # -- blocking ------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ def brpoplpush(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("blmpop", -5, "write blocking movablekeys", group="list", since="7.0.0",
-         get_keys=_mpop_keys(2),
+         get_keys=numkeys_keys(2),
          summary="Pops the first element from one of multiple lists. Blocks until an "
                  "element is available otherwise. Deletes the list if the last element was "
                  "popped.")

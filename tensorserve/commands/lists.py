@@ -12,20 +12,18 @@ blocked clients, an existing one cannot have any (they are served as soon as it 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any, Final
 
 from ..errors import INDEX_OUT_OF_RANGE, NO_SUCH_KEY, SYNTAX, ReplyError, WrongTypeError
 from ..protocol import NULL_ARRAY, OK
-from ._args import parse_int
+from ._args import numkeys_keys, parse_int, parse_mpop
 from ._blocking import WAITING, signal
 from ._client import ClientState
 from ._spec import command
 
 _POSITIVE: Final = "value is out of range, must be positive"
-_NUMKEYS: Final = "numkeys should be greater than 0"
-_COUNT_GT0: Final = "count should be greater than 0"
 _RANK_ZERO: Final = (
     "RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
     "or use negative to start from the end of the list"
@@ -443,24 +441,7 @@ def rpoplpush(c: ClientState, argv: list[bytes]) -> Any:
 
 def _mpop_args(argv: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
     """numkeys key... LEFT|RIGHT [COUNT n] starting at argv[at]: (keys, left, count)."""
-    numkeys = parse_int(argv[at], _NUMKEYS)
-    if numkeys < 1:
-        raise ReplyError(_NUMKEYS)
-    where = at + numkeys + 1
-    if where >= len(argv):
-        raise ReplyError(SYNTAX)
-    left = _end(argv[where])
-    count = -1
-    j = where + 1
-    while j < len(argv):
-        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
-            count = parse_int(argv[j + 1], _COUNT_GT0)
-            if count < 1:
-                raise ReplyError(_COUNT_GT0)
-            j += 2
-        else:
-            raise ReplyError(SYNTAX)
-    return argv[at + 1:where], left, max(count, 1)
+    return parse_mpop(argv, at, _ENDS)
 
 
 def _mpop(c: ClientState, keys: list[bytes], left: bool, count: int) -> Any:
@@ -473,21 +454,8 @@ def _mpop(c: ClientState, keys: list[bytes], left: bool, count: int) -> Any:
     return None
 
 
-def _mpop_keys(at: int) -> Callable[[list[bytes]], list[bytes]]:
-    """COMMAND GETKEYS for numkeys-style commands (numkeys at ``argv[at]``)."""
-
-    def keys(argv: list[bytes]) -> list[bytes]:
-        try:
-            n = int(argv[at])
-        except (ValueError, IndexError):
-            return []
-        return argv[at + 1:at + 1 + n] if n > 0 else []
-
-    return keys
-
-
 @command("lmpop", -4, "write movablekeys", group="list", since="7.0.0",
-         get_keys=_mpop_keys(1),
+         get_keys=numkeys_keys(1),
          summary="Returns multiple elements from a list after removing them. Deletes the "
                  "list if the last element was popped.")
 def lmpop(c: ClientState, argv: list[bytes]) -> Any:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import SYNTAX, ReplyError
 from ..protocol import NULL_ARRAY
 from ..store import ZSet
-from ._args import parse_int
+from ._args import numkeys_keys, parse_mpop
 from ._blocking import Waiter, block, parse_block_timeout
 from ._spec import command
 from .zsets import _changed, _g, _positive_count, _with_scores
@@ -62,45 +62,12 @@ def zpopmax(c: ClientState, argv: list[bytes]) -> Any:
     return _zpop(c, argv, True)
 
 
-_NUMKEYS_GT0: Final = "numkeys should be greater than 0"
-_COUNT_GT0: Final = "count should be greater than 0"
 _WHERE: Final = {b"min": False, b"max": True}
 
 
 def _mpop_args(argv: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
     """numkeys key... MIN|MAX [COUNT n] from argv[at]: (keys, highest, count)."""
-    numkeys = parse_int(argv[at], _NUMKEYS_GT0)
-    if numkeys < 1:
-        raise ReplyError(_NUMKEYS_GT0)
-    where = at + numkeys + 1
-    if where >= len(argv):
-        raise ReplyError(SYNTAX)
-    highest = _WHERE.get(argv[where].lower())
-    if highest is None:
-        raise ReplyError(SYNTAX)
-    count = -1
-    j = where + 1
-    n = len(argv)
-    while j < n:
-        if count == -1 and argv[j].lower() == b"count" and j + 1 < n:
-            count = parse_int(argv[j + 1], _COUNT_GT0)
-            if count < 1:
-                raise ReplyError(_COUNT_GT0)
-            j += 2
-        else:
-            raise ReplyError(SYNTAX)
-    return argv[at + 1 : where], highest, max(count, 1)
-
-
-def _mpop_keys(at: int) -> Any:
-    def keys(argv: list[bytes]) -> list[bytes]:
-        try:
-            n = int(argv[at])
-        except (ValueError, IndexError):
-            return []
-        return argv[at + 1 : at + 1 + n] if n > 0 else []
-
-    return keys
+    return parse_mpop(argv, at, _WHERE)
 
 
 def _mpop_from(db: Database, key: bytes, zs: ZSet, highest: bool, count: int) -> Any:
@@ -170,7 +137,7 @@ def bzpopmax(c: ClientState, argv: list[bytes]) -> Any:
     return _bzpop(c, argv, True)
 
 
-@command("zmpop", -4, "write movablekeys", get_keys=_mpop_keys(1),
+@command("zmpop", -4, "write movablekeys", get_keys=numkeys_keys(1),
          **_g(summary="Returns the highest- or lowest-scoring members from one or more sorted "
                       "sets after removing them. Deletes the sorted set if the last member "
                       "was popped.", since="7.0.0"))
@@ -180,7 +147,7 @@ def zmpop(c: ClientState, argv: list[bytes]) -> Any:
     return NULL_ARRAY if reply is None else reply
 
 
-@command("bzmpop", -5, "write blocking movablekeys", get_keys=_mpop_keys(2),
+@command("bzmpop", -5, "write blocking movablekeys", get_keys=numkeys_keys(2),
          **_g(summary="Removes and returns a member by score from one or more sorted sets. "
                       "Blocks until a member is available otherwise. Deletes the sorted set "
                       "if the last element was popped.", since="7.0.0"))

@@ -217,11 +217,6 @@ def test_blocking_timeout_then_other_waiter_still_served(r: redis.Redis,
 
 
 def test_blpop_inside_multi_does_not_block(r: redis.Redis) -> None:
-    try:
-        r.execute_command("MULTI")
-    except redis.ResponseError:
-        pytest.skip("MULTI is not available yet")
-    r.execute_command("DISCARD")
     pipe = r.pipeline(transaction=True)
     pipe.blpop(["k"], timeout=0)
     pipe.brpoplpush("k", "d", timeout=0)
