@@ -9,8 +9,8 @@ from ._reader import (
     RequestReader,
     make_reader,
     reader_name,
-    split_inline,
 )
+from ._split import split_batch, split_inline
 from ._writer import (
     NULL_ARRAY,
     OK,
@@ -45,5 +45,6 @@ __all__ = [
     "format_double",
     "make_reader",
     "reader_name",
+    "split_batch",
     "split_inline",
 ]
