@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     server,
     sets,
     strings,
+    tensor,
     transactions,
     zset_pops,
     zset_sets,
