@@ -16,6 +16,7 @@ channels plus patterns (shard channels are counted apart), as in redis-server 7.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ReplyError
@@ -102,39 +103,49 @@ def unsubscribe_all(c: ClientState) -> None:
             _drop(server.shard_channels, ch, c)
 
 
+def _join(
+    c: ClientState, names: list[bytes], mine: set[bytes], registry: _Registry, kind: bytes,
+    count: Callable[[], int],
+) -> Replies:
+    """(P|S)SUBSCRIBE: one confirmation per name, with the client's count after it."""
+    out = Replies()
+    for name in names:
+        if name not in mine:
+            mine.add(name)
+            registry.setdefault(name, {})[c] = None
+        out.append(Push([kind, name, count()]))
+    return out
+
+
+def _leave(
+    c: ClientState, argv: list[bytes], mine: set[bytes], registry: _Registry, kind: bytes,
+    count: Callable[[], int],
+) -> Replies:
+    """(P|S)UNSUBSCRIBE: the names given, or all of them; one reply even when none."""
+    out = Replies()
+    for name in argv[1:] if len(argv) > 1 else list(mine):
+        if name in mine:
+            mine.discard(name)
+            _drop(registry, name, c)
+        out.append(Push([kind, name, count()]))
+    if not out:
+        out.append(Push([kind, None, count()]))
+    return out
+
+
 # -- channels and patterns ------------------------------------------------------------------
 @command("subscribe", -2, "pubsub noscript loading stale subscribe_ok",
          **_g(summary="Listens for messages published to channels.", since="2.0.0"))
 def subscribe(c: ClientState, argv: list[bytes]) -> Any:
     channels, _ = _enter(c)
-    registry = c.server.channels
-    out = Replies()
-    for ch in argv[1:]:
-        if ch not in channels:
-            channels.add(ch)
-            subs = registry.get(ch)
-            if subs is None:
-                subs = registry[ch] = {}
-            subs[c] = None
-        out.append(Push([_SUBSCRIBE, ch, _count(c)]))
-    return out
+    return _join(c, argv[1:], channels, c.server.channels, _SUBSCRIBE, lambda: _count(c))
 
 
 @command("unsubscribe", -1, "pubsub noscript loading stale subscribe_ok",
          **_g(summary="Stops listening to messages posted to channels.", since="2.0.0"))
 def unsubscribe(c: ClientState, argv: list[bytes]) -> Any:
-    channels = c.channels or set()
-    registry = c.server.channels
-    targets = argv[1:] if len(argv) > 1 else list(channels)
-    out = Replies()
-    for ch in targets:
-        if ch in channels:
-            channels.discard(ch)
-            _drop(registry, ch, c)
-        out.append(Push([_UNSUBSCRIBE, ch, _count(c)]))
-    if not out:
-        out.append(Push([_UNSUBSCRIBE, None, _count(c)]))
-    return out
+    return _leave(c, argv, c.channels or set(), c.server.channels, _UNSUBSCRIBE,
+                  lambda: _count(c))
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale subscribe_ok",
@@ -142,35 +153,15 @@ def unsubscribe(c: ClientState, argv: list[bytes]) -> Any:
                       "patterns.", since="2.0.0"))
 def psubscribe(c: ClientState, argv: list[bytes]) -> Any:
     _, patterns = _enter(c)
-    registry = c.server.patterns
-    out = Replies()
-    for pat in argv[1:]:
-        if pat not in patterns:
-            patterns.add(pat)
-            subs = registry.get(pat)
-            if subs is None:
-                subs = registry[pat] = {}
-            subs[c] = None
-        out.append(Push([_PSUBSCRIBE, pat, _count(c)]))
-    return out
+    return _join(c, argv[1:], patterns, c.server.patterns, _PSUBSCRIBE, lambda: _count(c))
 
 
 @command("punsubscribe", -1, "pubsub noscript loading stale subscribe_ok",
          **_g(summary="Stops listening to messages published to channels that match one or "
                       "more patterns.", since="2.0.0"))
 def punsubscribe(c: ClientState, argv: list[bytes]) -> Any:
-    patterns = c.patterns or set()
-    registry = c.server.patterns
-    targets = argv[1:] if len(argv) > 1 else list(patterns)
-    out = Replies()
-    for pat in targets:
-        if pat in patterns:
-            patterns.discard(pat)
-            _drop(registry, pat, c)
-        out.append(Push([_PUNSUBSCRIBE, pat, _count(c)]))
-    if not out:
-        out.append(Push([_PUNSUBSCRIBE, None, _count(c)]))
-    return out
+    return _leave(c, argv, c.patterns or set(), c.server.patterns, _PUNSUBSCRIBE,
+                  lambda: _count(c))
 
 
 @command("publish", 3, "pubsub loading stale fast", keys=(0, 0, 0),
@@ -204,33 +195,17 @@ def publish(c: ClientState, argv: list[bytes]) -> Any:
          **_g(summary="Listens for messages published to shard channels.", since="7.0.0"))
 def ssubscribe(c: ClientState, argv: list[bytes]) -> Any:
     _enter(c)
-    registry = c.server.shard_channels
     mine = c.shards
     if mine is None:
         mine = c.shards = set()
-    out = Replies()
-    for ch in argv[1:]:
-        if ch not in mine:
-            mine.add(ch)
-            registry.setdefault(ch, {})[c] = None
-        out.append(Push([_SSUBSCRIBE, ch, len(mine)]))
-    return out
+    return _join(c, argv[1:], mine, c.server.shard_channels, _SSUBSCRIBE, mine.__len__)
 
 
 @command("sunsubscribe", -1, "pubsub noscript loading stale subscribe_ok", keys=(1, -1, 1),
          **_g(summary="Stops listening to messages posted to shard channels.", since="7.0.0"))
 def sunsubscribe(c: ClientState, argv: list[bytes]) -> Any:
     mine = c.shards or set()
-    registry = c.server.shard_channels
-    targets = argv[1:] if len(argv) > 1 else list(mine)
-    out = Replies()
-    for ch in targets:
-        if ch in mine:
-            mine.discard(ch)
-            _drop(registry, ch, c)
-        out.append(Push([_SUNSUBSCRIBE, ch, len(mine)]))
-    if not out:
-        out.append(Push([_SUNSUBSCRIBE, None, len(mine)]))
+    out = _leave(c, argv, mine, c.server.shard_channels, _SUNSUBSCRIBE, mine.__len__)
     if not mine:
         c.shards = None
     return out
