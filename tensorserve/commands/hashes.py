@@ -130,10 +130,7 @@ def hdel(c: ClientState, argv: list[bytes]) -> Any:
         if h.pop(f, None) is not None:
             removed += 1
     if removed:
-        db = c.db
-        db.modified(key)
-        if not h:
-            db.remove_if_empty(key, h)
+        c.db.changed(key, h)
     return removed
 
 

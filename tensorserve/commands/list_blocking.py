@@ -15,7 +15,7 @@ from ._args import numkeys_keys
 from ._blocking import Waiter, block, parse_block_timeout
 from ._client import ClientState
 from ._spec import command
-from .lists import _end, _list, _move, _mpop, _mpop_args, _popped, _take
+from .lists import _end, _list, _move, _mpop, _mpop_args, _take
 
 # -- blocking ------------------------------------------------------------------------
 
@@ -38,7 +38,7 @@ class _PopWaiter(Waiter):
             out: Any = _take(value, self.count, self.left)
         else:
             out = value.popleft() if self.left else value.pop()
-        _popped(c, key, value)
+        c.db.changed(key, value)
         return True, [key, out]
 
 
@@ -70,7 +70,7 @@ def _bpop(c: ClientState, argv: list[bytes], left: bool) -> Any:
         lst = _list(c, key)
         if lst:
             value = lst.popleft() if left else lst.pop()
-            _popped(c, key, lst)
+            c.db.changed(key, lst)
             return [key, value]
     if c.in_exec:
         return NULL_ARRAY  # never block inside EXEC: behave as a timeout

@@ -50,13 +50,6 @@ def _list(c: ClientState, key: bytes) -> deque[bytes] | None:
     raise WrongTypeError()
 
 
-def _popped(c: ClientState, key: bytes, lst: deque[bytes]) -> None:
-    db = c.db
-    db.modified(key)
-    if not lst:
-        db.remove_if_empty(key, lst)
-
-
 # -- push ----------------------------------------------------------------------------
 
 
@@ -134,10 +127,7 @@ def _pop(c: ClientState, argv: list[bytes], left: bool) -> Any:
         if lst is None:
             return None
         value = lst.popleft() if left else lst.pop()
-        db = c.db
-        db.modified(key)
-        if not lst:
-            db.remove_if_empty(key, lst)
+        c.db.changed(key, lst)
         return value
     if n > 3:
         raise ReplyError(f"wrong number of arguments for '{'lpop' if left else 'rpop'}' command")
@@ -151,7 +141,7 @@ def _pop(c: ClientState, argv: list[bytes], left: bool) -> Any:
     if count == 0:
         return []
     out = _take(lst, count, left)
-    _popped(c, key, lst)
+    c.db.changed(key, lst)
     return out
 
 
@@ -341,7 +331,7 @@ def lrem(c: ClientState, argv: list[bytes]) -> Any:
             lst.clear()
             lst.extend(out)
     if removed:
-        _popped(c, key, lst)
+        c.db.changed(key, lst)
     return removed
 
 
@@ -364,7 +354,7 @@ def ltrim(c: ClientState, argv: list[bytes]) -> Any:
             lst.pop()
         for _ in range(start):
             lst.popleft()
-    _popped(c, key, lst)
+    c.db.changed(key, lst)
     return OK
 
 
@@ -412,7 +402,7 @@ def _move(c: ClientState, src: bytes, lst: deque[bytes], dst: bytes, from_left: 
             dest.append(value)
         db.modified(dst)
     if src != dst:
-        _popped(c, src, lst)
+        c.db.changed(src, lst)
     return value
 
 
@@ -449,7 +439,7 @@ def _mpop(c: ClientState, keys: list[bytes], left: bool, count: int) -> Any:
         lst = _list(c, key)
         if lst:
             out = _take(lst, count, left)
-            _popped(c, key, lst)
+            c.db.changed(key, lst)
             return [key, out]
     return None
 

@@ -64,10 +64,7 @@ def srem(c: ClientState, argv: list[bytes]) -> Any:
     s.difference_update(argv[2:])
     removed = before - len(s)
     if removed:
-        db = c.db
-        db.modified(key)
-        if not s:
-            db.remove_if_empty(key, s)
+        c.db.changed(key, s)
     return removed
 
 
@@ -118,10 +115,7 @@ def spop(c: ClientState, argv: list[bytes]) -> Any:
             # set.pop() is O(1) but arbitrary (hash order), not uniform: a uniform pick
             # from a big Python set costs O(n), too slow for the benchmarked SPOP.
             member = s.pop()
-        db = c.db
-        db.modified(key)
-        if not s:
-            db.remove_if_empty(key, s)
+        c.db.changed(key, s)
         return member
     if n > 3:
         raise ReplyError(SYNTAX)
@@ -187,9 +181,7 @@ def smove(c: ClientState, argv: list[bytes]) -> Any:
         return 0
     db = c.db
     src.discard(member)
-    db.modified(src_key)
-    if not src:
-        db.remove_if_empty(src_key, src)
+    db.changed(src_key, src)
     if dst is None:
         db.set(dst_key, {member})
     elif member not in dst:

@@ -10,7 +10,7 @@ from ..store import ZSet
 from ._args import numkeys_keys, parse_mpop
 from ._blocking import Waiter, block, parse_block_timeout
 from ._spec import command
-from .zsets import _changed, _g, _positive_count, _with_scores
+from .zsets import _g, _positive_count, _with_scores
 
 if TYPE_CHECKING:
     from ..store import Database
@@ -39,10 +39,10 @@ def _zpop(c: ClientState, argv: list[bytes], highest: bool) -> Any:
         # The benchmarked form: one entry, a flat [member, score] in both protocols.
         score, member = zs.sl.pop(-1 if highest else 0)
         del zs.dict[member]
-        _changed(db, key, zs)
+        db.changed(key, zs)
         return [member, score]
     popped = zs.pop(count, highest)
-    _changed(db, key, zs)
+    db.changed(key, zs)
     return _with_scores(c, popped)
 
 
@@ -73,7 +73,7 @@ def _mpop_args(argv: list[bytes], at: int) -> tuple[list[bytes], bool, int]:
 def _mpop_from(db: Database, key: bytes, zs: ZSet, highest: bool, count: int) -> Any:
     # ZMPOP / BZMPOP nest [member, score] pairs in both protocols (unlike ZPOPMIN).
     popped = zs.pop(count, highest)
-    _changed(db, key, zs)
+    db.changed(key, zs)
     return [key, [[m, s] for s, m in popped]]
 
 
@@ -102,7 +102,7 @@ class _ZPopWaiter(Waiter):
         if self.count:
             return True, _mpop_from(self.db, key, value, self.highest, self.count)
         score, member = value.pop(1, self.highest)[0]
-        _changed(self.db, key, value)
+        self.db.changed(key, value)
         return True, [key, member, score]
 
 
@@ -114,7 +114,7 @@ def _bzpop(c: ClientState, argv: list[bytes], highest: bool) -> Any:
         zs = db.get_typed(key, ZSet)
         if zs:
             score, member = zs.pop(1, highest)[0]
-            _changed(db, key, zs)
+            db.changed(key, zs)
             return [key, member, score]
     if c.in_exec:
         return NULL_ARRAY  # never block inside EXEC: answer as a timeout

@@ -26,7 +26,6 @@ from ._blocking import WAITING, signal
 from ._spec import command
 
 if TYPE_CHECKING:
-    from ..store import Database
     from ._client import ClientState
 
 _NOT_FLOAT_RANGE: Final = "min or max is not a float"
@@ -153,13 +152,6 @@ def _with_scores(c: ClientState, pairs: Iterable[tuple[float, bytes]]) -> list[A
         out.append(m)
         out.append(s)
     return out
-
-
-def _changed(db: Database, key: bytes, zs: ZSet) -> None:
-    """Signal a change (WATCH, blocked clients) and drop the key if it became empty."""
-    db.modified(key)
-    if not zs:
-        db.remove_if_empty(key, zs)
 
 
 def _rank_bounds(start: int, end: int, n: int, rev: bool) -> tuple[int, int]:
@@ -333,7 +325,7 @@ def zrem(c: ClientState, argv: list[bytes]) -> Any:
             if not zs:
                 break
     if removed:
-        _changed(db, key, zs)
+        db.changed(key, zs)
     return removed
 
 
@@ -593,7 +585,7 @@ def _zremrange(c: ClientState, argv: list[bytes], kind: int) -> Any:
         lo, hi = zs.lex_bounds(lmin, lmax)
     removed = zs.remove_range(lo, hi)
     if removed:
-        _changed(db, key, zs)
+        db.changed(key, zs)
     return removed
 
 

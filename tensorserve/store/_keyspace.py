@@ -170,6 +170,13 @@ class Database:
             ks.notify_modified(self.id, key)
         ks.dirty += 1
 
+    def changed(self, key: bytes, value: Any) -> None:
+        """After changing container ``value`` in place: signal it (see ``modified``) and,
+        as Redis does, delete the key when the container became empty."""
+        self.modified(key)
+        if not value:
+            self.remove_if_empty(key, value)
+
     def remove_if_empty(self, key: bytes, value: Any) -> None:
         """Redis deletes containers that become empty."""
         if not value:
