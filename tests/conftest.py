@@ -21,7 +21,7 @@ import pytest
 import redis
 from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 
-from .helpers import RawClient, ServerProcess
+from .helpers import RawClient, ServerProcess, raw_connector
 
 SERVER_VARIANTS: dict[str, list[str]] = {
     "fast": ["--reader", "auto", "--event-loop", "auto"],
@@ -82,16 +82,8 @@ def resp(client_variant: str) -> int:
 
 @pytest.fixture
 def raw(server: ServerProcess) -> Iterator[Callable[[], RawClient]]:
-    clients: list[RawClient] = []
-
-    def connect() -> RawClient:
-        c = RawClient(server.port)
-        clients.append(c)
-        return c
-
-    yield connect
-    for c in clients:
-        c.close()
+    with raw_connector(server.port) as connect:
+        yield connect
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,20 @@ def encode_command(*args: bytes | str | int) -> bytes:
         b = a if isinstance(a, bytes) else str(a).encode()
         parts.append(b"$%d\r\n%b\r\n" % (len(b), b))
     return b"".join(parts)
+
+
+@contextmanager
+def raw_connector(port: int) -> Iterator[Callable[[], RawClient]]:
+    """A factory of RawClients to ``port``; all of them are closed on exit."""
+    clients: list[RawClient] = []
+
+    def connect() -> RawClient:
+        c = RawClient(port)
+        clients.append(c)
+        return c
+
+    try:
+        yield connect
+    finally:
+        for c in clients:
+            c.close()

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..helpers import RawClient, ServerProcess
+from ..helpers import RawClient, ServerProcess, raw_connector
 
 NOAUTH = "NOAUTH Authentication required."
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
@@ -29,16 +29,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
 
 @pytest.fixture
 def conn(secured: ServerProcess) -> Iterator[Callable[[], RawClient]]:
-    clients: list[RawClient] = []
-
-    def connect() -> RawClient:
-        c = RawClient(secured.port)
-        clients.append(c)
-        return c
-
-    yield connect
-    for c in clients:
-        c.close()
+    with raw_connector(secured.port) as connect:
+        yield connect
 
 
 def test_auth_required_before_commands(conn: Callable[[], RawClient]) -> None:
