@@ -5,7 +5,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tensorserve ./tensorserve
-RUN python3 -m venv .venv && .venv/bin/pip install .
+RUN python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 .
 
 EXPOSE 6379
 # Listen on every interface inside the container. Protected mode (on by default, as in

@@ -21,7 +21,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 # torch is pinned wherever it is installed (issue 3 onwards): an unpinned torch pulls a
 # multi-GB CUDA build.
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q torch==2.13.0 -e ".[test]"
 
 echo "== ruff"
 "$VENV/bin/ruff" check tensorserve tests bench

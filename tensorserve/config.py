@@ -68,6 +68,16 @@ class Config:
     lua_time_limit: int = 5000
     daemonize: bool = False
     pidfile: str = ""
+    # RedisAI's module options (src/config/config.c), as server flags.
+    threads_per_queue: int = 1  # worker threads per device run queue
+    intra_op_parallelism: int = 0  # 0: the backend's default
+    inter_op_parallelism: int = 0
+    model_chunk_size: int = 511 * 1024 * 1024  # AI.MODELGET splits bigger blobs
+    backendspath: str = ""  # accepted and remembered (backends are Python packages)
+    # A run predicted to take at most this long (from the model's recent runs) is done
+    # on the event loop when its device queue is idle: a hand-off to a worker and back
+    # costs more than that (bench/README.md). 0 sends every run to a worker.
+    inline_run_max_us: int = 100
     # tensorserve's own knobs (no redis-server equivalent).
     reader: str = "auto"  # auto | hiredis | python
     event_loop: str = "auto"  # auto | uvloop | asyncio
@@ -243,6 +253,12 @@ PARAMS: Final[dict[str, Param]] = {
         _p("lua-time-limit", _int(0, 2**63 - 1), aliases=("busy-reply-threshold",)),
         _p("daemonize", _bool, _yesno, mutable=False),
         _p("pidfile", str, mutable=False),
+        _p("threads-per-queue", _int(1, 1024), mutable=False, aliases=("threads_per_queue",)),
+        _p("intra-op-parallelism", _int(0, 1024), mutable=False, aliases=("intra_op_parallelism",)),
+        _p("inter-op-parallelism", _int(0, 1024), mutable=False, aliases=("inter_op_parallelism",)),
+        _p("model-chunk-size", _int(1, 2**63 - 1), aliases=("model_chunk_size",)),
+        _p("backendspath", str),
+        _p("inline-run-max-us", _int(0, 10**9)),
         _p("reader", _enum("auto", "hiredis", "python"), mutable=False),
         _p("event-loop", _enum("auto", "uvloop", "asyncio"), mutable=False),
     )

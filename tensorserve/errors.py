@@ -8,6 +8,7 @@ boundary, and anything else becomes ``ERR internal error`` (logged with its trac
 from __future__ import annotations
 
 __all__ = [
+    "BareError",
     "BusyKeyError",
     "ExecAbortError",
     "NoAuthError",
@@ -38,6 +39,26 @@ class ReplyError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code} {self.message}"
+
+
+class BareError(ReplyError):
+    """An error sent exactly as its text, with no ``ERR`` in front.
+
+    RedisAI replies some messages bare (``Number of keys given as INPUTS here does not
+    match model definition``) and passes backend messages through as they are; the
+    first word then plays the error code, as it does for redis-server.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = message.split(" ", 1)[0] or "ERR"
+
+    def wire(self) -> bytes:
+        text = self.message or "ERR"
+        return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class WrongTypeError(ReplyError):

@@ -6,6 +6,7 @@ decorators) and builds the dispatch table.
 
 # Importing a family module registers its commands.
 from . import (  # noqa: F401
+    ai,
     client,
     connection,
     hashes,
@@ -13,6 +14,7 @@ from . import (  # noqa: F401
     keyspace,
     list_blocking,
     lists,
+    model,
     pubsub,
     server,
     sets,

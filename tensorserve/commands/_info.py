@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import __version__
 from ..protocol import HAVE_HIREDIS
 from ._spec import COMMANDS, CommandSpec
+from .ai import MODULE_SECTIONS
 
 if TYPE_CHECKING:
     from ._server_state import ServerState
@@ -423,6 +424,12 @@ def info_text(server: ServerState, args: list[bytes]) -> bytes:
     for name, in_default in _BUILTIN:
         if (default and (in_default or everything)) or name in wanted:
             parts.append(_section(_TITLES.get(name, name.capitalize()), _BUILDERS[name](server)))
+        if name == "modules":
+            # Module sections (RedisAI's ai_*): with "modules", "everything" or by name,
+            # not in the default reply, as redis-server does for module info fields.
+            for mod_name, mod_builder in MODULE_SECTIONS.items():
+                if everything or "modules" in wanted or mod_name in wanted:
+                    parts.append(_section(mod_name, mod_builder(server)))
     for name, builder in extra.items():
         if default or name.lower() in wanted:
             parts.append(_section(_TITLES.get(name, name[:1].upper() + name[1:]), builder()))

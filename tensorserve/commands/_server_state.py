@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
+from ..runtime import BackendOptions, Runtime
 from ..store import Keyspace
 
 if TYPE_CHECKING:
@@ -109,6 +110,14 @@ class ServerState:
         # Run every 1/hz seconds (serverCron) and at shutdown.
         self.cron_jobs: list[Callable[[], None]] = []
         self.on_shutdown: list[Callable[[], None]] = []
+        # Model execution: per-device run queues (threads start with a device's first
+        # model). Load-time options, as RedisAI's module arguments.
+        self.runtime = Runtime(
+            config.threads_per_queue,
+            BackendOptions(config.intra_op_parallelism, config.inter_op_parallelism),
+            lambda: self.loop,
+        )
+        self.on_shutdown.append(self.runtime.stop)
 
     def _apply_obuf_limits(self, config: Config) -> None:
         self.obuf_limits = {c: (h, s, t) for c, h, s, t in config.client_output_buffer_limit}

@@ -1,4 +1,23 @@
-"""Model execution (tensors, models, scripts, DAGs): the only place torch and onnxruntime
-will be imported. Arrives with the AI.* commands; empty in the server core."""
+"""Model execution: backends, devices, run queues and their worker threads.
 
-__all__: list[str] = []
+The only package that imports torch or onnxruntime (in ``backends/``, lazily).
+"""
+
+from .backend import Backend, BackendError, BackendOptions, LoadedModel
+from .device import INVALID_DEVICE, Device, parse_device
+from .jobs import Job, ModelRun
+from .queues import RunQueue, Runtime
+
+__all__ = [
+    "INVALID_DEVICE",
+    "Backend",
+    "BackendError",
+    "BackendOptions",
+    "Device",
+    "Job",
+    "LoadedModel",
+    "ModelRun",
+    "RunQueue",
+    "Runtime",
+    "parse_device",
+]

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ReplyError
 from ._keyspace import TYPE_NAMES
-from .dtypes import DType
+from .dtypes import DTYPES, DType, by_numpy
 
 __all__ = [
     "BAD_BOOL",
@@ -138,6 +138,28 @@ class Tensor:
         else:
             arr = _parse_ints(values, dtype)
         return cls._of(dtype, shape, arr.tobytes())
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray) -> Tensor:
+        """A tensor holding a copy of ``arr`` (a model's output): numeric and bool arrays
+        of RedisAI's types, or strings (str / bytes objects) as STRING."""
+        if arr.dtype == object or arr.dtype.kind in "US":
+            items = [x.encode("utf-8") if isinstance(x, str) else bytes(x)
+                     for x in arr.reshape(-1).tolist()]
+            if any(b"\0" in x for x in items):
+                raise ReplyError(NULL_IN_STRING)
+            items.append(b"")
+            return cls._of(DTYPES["STRING"], tuple(arr.shape), b"\0".join(items))
+        dtype = by_numpy(arr.dtype)
+        if dtype is None:
+            raise ReplyError(f"unsupported tensor type {arr.dtype} in model output")
+        blob = np.ascontiguousarray(arr, dtype=dtype.numpy).tobytes()
+        return cls._of(dtype, tuple(arr.shape), blob)
+
+    @property
+    def batch_size(self) -> int:
+        """Rows along dimension 0 (1 for a 0-d scalar): what AI.INFO samples count."""
+        return self.shape[0] if self.shape else 1
 
     # -- export ------------------------------------------------------------------------
     def values(self, resp: int) -> list[Any]:

@@ -1,0 +1,193 @@
+"""Helpers the AI.* command families share: RedisAI's arity texts, typed lookups,
+TIMEOUT parsing, and handing a run to a device queue and its result back to a client.
+
+An execution command parses and looks everything up synchronously, then returns
+BLOCKED: the client's later commands stay queued (in order) while the run is on a
+worker, and :func:`_finish` answers it on the loop thread, where the outputs are
+stored. That is RedisAI's RedisModule_BlockClient / unblock-and-reply, with the same
+TIMEOUT rule (a run that has not started by its deadline answers ``TIMEDOUT``), except
+that the reply is sent at the deadline even while the queue is still busy.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Final
+
+from ..errors import ReplyError, WrongTypeError
+from ..protocol import OK, Raw
+from ..runtime import Job, ModelRun, RunQueue
+from ..store.model import Model
+from ..store.tensor import Tensor
+from ._client import BLOCKED
+
+if TYPE_CHECKING:
+    from ..store import Database
+    from ._client import ClientState
+    from ._server_state import ServerState
+
+__all__ = [
+    "MODEL_EMPTY",
+    "TENSOR_EMPTY",
+    "TIMEDOUT",
+    "count_error",
+    "get_model",
+    "get_tensor",
+    "no_transaction",
+    "parse_run_timeout",
+    "submit",
+    "submit_model_run",
+    "wrong_arity",
+]
+
+TIMEDOUT: Final = Raw(b"+TIMEDOUT\r\n")  # a status reply, not an error (RedisAI)
+MODEL_EMPTY: Final = "model key is empty"
+TENSOR_EMPTY: Final = "tensor key is empty or in a different shard"
+_IN_TRANSACTION: Final = "Cannot run RedisAI command within a transaction or a LUA script"
+_BAD_TIMEOUT: Final = "Invalid value for TIMEOUT"
+
+_SET_UP: Final[weakref.WeakSet[ServerState]] = weakref.WeakSet()
+
+
+def wrong_arity(argv: list[bytes]) -> ReplyError:
+    """RedisModule_WrongArity: the command name as the client typed it."""
+    name = argv[0].decode("utf-8", "replace")
+    return ReplyError(f"wrong number of arguments for '{name}' command")
+
+
+def no_transaction(c: ClientState) -> None:
+    """Execution commands block, which MULTI/EXEC cannot: RedisAI refuses them there."""
+    if c.in_exec:
+        raise ReplyError(_IN_TRANSACTION)
+
+
+def get_model(db: Database, key: bytes) -> Model:
+    value = db.lookup(key)
+    if value is None:
+        raise ReplyError(MODEL_EMPTY)
+    if value.__class__ is not Model:
+        raise WrongTypeError()
+    return value
+
+
+def get_tensor(db: Database, key: bytes) -> Tensor:
+    value = db.lookup(key)
+    if value is None:
+        raise ReplyError(TENSOR_EMPTY)
+    if value.__class__ is not Tensor:
+        raise WrongTypeError()
+    return value
+
+
+def parse_run_timeout(arg: bytes) -> int:
+    """TIMEOUT in milliseconds: a positive integer (RedisAI's ParseTimeout)."""
+    try:
+        ms = int(arg)
+    except ValueError:
+        raise ReplyError(_BAD_TIMEOUT) from None
+    if ms <= 0 or not arg.strip().isdigit():
+        raise ReplyError(_BAD_TIMEOUT)
+    return ms
+
+
+def submit_model_run(c: ClientState, model: Model, inputs: list[Tensor],
+                     outputs: list[bytes], timeout_ms: int) -> Any:
+    """Run ``model`` for client ``c``: inline when it is known to be cheap and its
+    device is idle, otherwise on the device's queue (the reply comes later)."""
+    db = c.db
+
+    def done(job: Job) -> None:
+        try:
+            reply = _complete(c, db, outputs, job)
+        except ReplyError as e:
+            count_error(c.server, e)
+            reply = e
+        if reply is not None:
+            c.unblock(reply)
+
+    job = ModelRun(model, inputs, done)
+    server = c.server
+    queue = server.runtime.queue(model.device.queue)
+    limit_ns = server.config.inline_run_max_us * 1000
+    if (limit_ns and not model.batchsize and queue.idle
+            and model.stats.predict_ns(job.input_bytes) <= limit_ns):
+        job.enqueued_ns = time.perf_counter_ns()
+        job.execute()
+        return _complete(c, db, outputs, job)
+    return submit(c, queue, job, timeout_ms)
+
+
+def submit(c: ClientState, queue: RunQueue, job: Job, timeout_ms: int) -> Any:
+    """Queue ``job`` for client ``c`` and block the client until it is answered."""
+    server = c.server
+    if server not in _SET_UP:
+        _SET_UP.add(server)
+        server.on_client_gone.append(_client_gone)
+    if timeout_ms:
+        job.deadline = time.monotonic() + timeout_ms / 1000.0
+        if server.loop is not None:
+            job.timer = server.loop.call_later(timeout_ms / 1000.0, _timed_out, c, job)
+    c.blocked_on = job
+    queue.submit(job)
+    return BLOCKED
+
+
+def _timed_out(c: ClientState, job: Job) -> None:
+    # The deadline passed before the worker answered: answer now; a run already under
+    # way finishes, but its outputs are not stored (the client was told TIMEDOUT).
+    job.timer = None
+    if job.cancelled:
+        return
+    job.cancelled = True
+    if c.blocked_on is job:
+        c.unblock(TIMEDOUT)
+
+
+def _client_gone(c: ClientState) -> None:
+    job = c.blocked_on
+    if isinstance(job, Job):
+        job.cancelled = True
+        if job.timer is not None:
+            job.timer.cancel()
+            job.timer = None
+
+
+def _count(model: Model, job: ModelRun) -> None:
+    stats = model.stats
+    if not job.ran:
+        return
+    stats.calls += 1
+    stats.queue_wait_ns += job.wait_ns
+    if job.error is not None:
+        stats.errors += 1
+    else:
+        stats.duration_ns += job.duration_ns
+        stats.samples += job.samples
+        stats.observe(job.duration_ns, job.input_bytes)
+
+
+def _complete(c: ClientState, db: Database, out_keys: list[bytes], job: Job) -> Any:
+    """On the loop thread: count the run, store its outputs and return the reply (None
+    when the client was answered already or is gone); raises the run's error."""
+    assert isinstance(job, ModelRun)
+    if job.timer is not None:
+        job.timer.cancel()
+        job.timer = None
+    _count(job.model, job)
+    if job.cancelled:
+        return None  # answered already (TIMEDOUT) or the client is gone
+    if not job.ran:
+        return TIMEDOUT
+    if job.error is not None:
+        raise job.error
+    for key, tensor in zip(out_keys, job.outputs, strict=True):
+        db.set(key, tensor)
+    return OK
+
+
+def count_error(server: ServerState, err: ReplyError) -> None:
+    stats = server.stats
+    stats.total_error_replies += 1
+    stats.errorstats[err.code] = stats.errorstats.get(err.code, 0) + 1
+

@@ -1,0 +1,359 @@
+"""AI.MODELSTORE / MODELSET / MODELGET / MODELDEL / MODELEXECUTE / MODELRUN / _MODELSCAN.
+
+As RedisAI 1.2 answers them (src/redisai.c, src/execution/parsing/model_commands_parser.c,
+src/execution/parsing/deprecated.c; ../shared/REDISAI.md 1.2/1.3). Like every module
+command they are registered with arity -1 and check their argument counts themselves,
+so the arity error echoes the name as typed.
+
+Storing compiles the blob synchronously (RedisAI does too); running is asynchronous:
+the handler looks everything up, queues the run on the model's device and returns
+BLOCKED (see _ai.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..errors import BareError, ReplyError, WrongTypeError
+from ..protocol import OK
+from ..runtime import INVALID_DEVICE, BackendError, parse_device
+from ..runtime.backends import KNOWN_BACKENDS, get_backend
+from ..store.model import Model
+from ._ai import (
+    get_model,
+    get_tensor,
+    no_transaction,
+    parse_run_timeout,
+    submit_model_run,
+    wrong_arity,
+)
+from ._client import ClientState
+from ._spec import command
+
+_UNSUPPORTED_BACKEND: Final = "unsupported backend"
+_MISSING_BLOB: Final = "Insufficient arguments, missing model BLOB"
+_EXPECTED_BLOB: Final = "Invalid argument, expected BLOB"
+_NO_INPUTS_HERE: Final = "INPUTS argument should not be specified for this backend"
+_COULD_NOT_LOAD: Final = "Could not load backend"
+_INPUTS_MISMATCH: Final = "Number of keys given as INPUTS here does not match model definition"
+_OUTPUTS_MISMATCH: Final = "Number of keys given as OUTPUTS here does not match model definition"
+_OPTION_WORDS: Final = frozenset(
+    (b"INPUTS", b"OUTPUTS", b"TAG", b"BATCHSIZE", b"MINBATCHSIZE", b"MINBATCHTIMEOUT", b"BLOB")
+)
+
+
+def _upper(arg: bytes) -> bytes:
+    return arg.upper() if len(arg) <= 16 else b""
+
+
+def _unsigned(arg: bytes, what: str) -> int:
+    """AC_GetUnsignedLongLong: digits only, fits 64 bits."""
+    if not arg.isdigit() or len(arg) > 20 or int(arg) >= 1 << 64:
+        raise ReplyError(f"Invalid argument for {what}")
+    return int(arg)
+
+
+class _StoreArgs:
+    """What AI.MODELSTORE / AI.MODELSET parse before the blob."""
+
+    __slots__ = ("backend", "batchsize", "device", "minbatchsize", "minbatchtimeout", "pos",
+                 "tag")
+
+    def __init__(self, argv: list[bytes]) -> None:
+        backend = _upper(argv[2]).decode("latin-1")
+        if backend not in KNOWN_BACKENDS:
+            raise ReplyError(_UNSUPPORTED_BACKEND)
+        self.backend = backend
+        if _upper(argv[3]) in _OPTION_WORDS:
+            raise ReplyError(INVALID_DEVICE)
+        device = parse_device(argv[3])
+        if device is None:
+            raise ReplyError(INVALID_DEVICE)
+        self.device = device
+        argc = len(argv)
+        pos = 4
+        self.tag = b""
+        if pos < argc and _upper(argv[pos]) == b"TAG":
+            if pos + 1 >= argc:
+                raise ReplyError(_MISSING_BLOB)
+            self.tag = argv[pos + 1]
+            pos += 2
+        self.batchsize = self.minbatchsize = self.minbatchtimeout = 0
+        if pos < argc and _upper(argv[pos]) == b"BATCHSIZE":
+            self.batchsize = _unsigned(argv[pos + 1] if pos + 1 < argc else b"", "BATCHSIZE")
+            pos += 2
+        if pos < argc and _upper(argv[pos]) == b"MINBATCHSIZE":
+            if not self.batchsize:
+                raise ReplyError("MINBATCHSIZE specified without BATCHSIZE")
+            self.minbatchsize = _unsigned(argv[pos + 1] if pos + 1 < argc else b"",
+                                          "MINBATCHSIZE")
+            pos += 2
+        if pos < argc and _upper(argv[pos]) == b"MINBATCHTIMEOUT":
+            if not self.minbatchsize:
+                raise ReplyError("MINBATCHTIMEOUT specified without MINBATCHSIZE")
+            self.minbatchtimeout = _unsigned(argv[pos + 1] if pos + 1 < argc else b"",
+                                             "MINBATCHTIMEOUT")
+            pos += 2
+        self.pos = pos
+
+
+def _skip_tf_names(argv: list[bytes], pos: int, counted: bool) -> int:
+    """Step over TF's INPUTS/OUTPUTS lists (TF models cannot load here, but their
+    arguments still parse with RedisAI's errors before that is said)."""
+    argc = len(argv)
+    for word in (b"INPUTS", b"OUTPUTS"):
+        if pos >= argc or _upper(argv[pos]) != word:
+            raise ReplyError(f"{word.decode()} not specified for TF")
+        pos += 1
+        if counted:
+            what = "input_count" if word == b"INPUTS" else "output_count"
+            if pos >= argc or not argv[pos].isdigit():
+                raise ReplyError(f"Invalid argument for {what}")
+            n = int(argv[pos])
+            pos += 1
+            if n > argc - pos:
+                raise ReplyError(
+                    f"number of model {word.decode().lower()} does not match the number "
+                    "of given arguments"
+                )
+            pos += n
+        else:
+            while pos < argc and _upper(argv[pos]) not in (b"OUTPUTS", b"BLOB"):
+                pos += 1
+    return pos
+
+
+def _store(c: ClientState, argv: list[bytes], args: _StoreArgs, pos: int) -> Any:
+    """Compile the blob at argv[pos:] and store the model (after parsing succeeded)."""
+    argc = len(argv)
+    if pos >= argc:
+        raise ReplyError(_MISSING_BLOB)
+    chunks = argv[pos:]
+    blob = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    backend = get_backend(args.backend)
+    if backend is None:
+        raise ReplyError(_COULD_NOT_LOAD)
+    try:
+        handle = backend.load_model(blob, args.device, c.server.runtime.options)
+    except BackendError as e:
+        raise BareError(str(e)) from None
+    db = c.db
+    key = argv[1]
+    old = db.lookup(key)
+    if old is not None and old.__class__ is not Model:
+        raise WrongTypeError()  # after compiling, as RedisAI
+    model = Model(args.backend, args.device, args.tag, args.batchsize, args.minbatchsize,
+                  args.minbatchtimeout, blob, handle)
+    db.set(key, model)
+    c.server.runtime.queue(args.device.queue)  # RedisAI creates the queue at store time
+    return OK
+
+
+@command("ai.modelstore", -1, "write denyoom", keys=(1, 1, 1), group="model", since="1.2.5",
+         complexity="O(1)", summary="Stores a model (TORCH or ONNX) under a key.")
+def modelstore(c: ClientState, argv: list[bytes]) -> Any:
+    if len(argv) < 6:
+        raise wrong_arity(argv)
+    args = _StoreArgs(argv)
+    pos = args.pos
+    argc = len(argv)
+    if pos >= argc:
+        raise ReplyError(_MISSING_BLOB)
+    if args.backend == "TF":
+        pos = _skip_tf_names(argv, pos, counted=True)
+    elif _upper(argv[pos]) != b"BLOB":
+        if _upper(argv[pos]) == b"INPUTS":
+            raise ReplyError(_NO_INPUTS_HERE)
+        raise ReplyError(_EXPECTED_BLOB)
+    if pos >= argc or _upper(argv[pos]) != b"BLOB":
+        raise ReplyError(_EXPECTED_BLOB)
+    return _store(c, argv, args, pos + 1)
+
+
+@command("ai.modelset", -1, "write denyoom", keys=(1, 1, 1), group="model", since="1.0.0",
+         complexity="O(1)", summary="Stores a model (deprecated: use AI.MODELSTORE).")
+def modelset(c: ClientState, argv: list[bytes]) -> Any:
+    if len(argv) < 4:
+        raise wrong_arity(argv)
+    args = _StoreArgs(argv)
+    if args.backend == "TFLITE" and args.batchsize:
+        raise ReplyError("Auto-batching not supported by the TFLITE backend")
+    pos = args.pos
+    argc = len(argv)
+    if args.backend == "TF":
+        if pos >= argc or _upper(argv[pos]) != b"INPUTS":
+            raise ReplyError("Insufficient arguments, INPUTS and OUTPUTS not specified")
+        pos = _skip_tf_names(argv, pos, counted=False)
+    elif pos < argc and _upper(argv[pos]) == b"INPUTS":
+        raise ReplyError(_NO_INPUTS_HERE)
+    if pos >= argc:
+        raise ReplyError(_MISSING_BLOB)
+    if _upper(argv[pos]) != b"BLOB":
+        raise ReplyError(_EXPECTED_BLOB)
+    return _store(c, argv, args, pos + 1)
+
+
+def _blob_reply(blob: bytes, chunk: int) -> Any:
+    """A bulk string under MODEL_CHUNK_SIZE, else an array of chunks (len // chunk + 1 of
+    them, so an exact multiple ends with an empty chunk, as RedisAI sends it)."""
+    if len(blob) < chunk:
+        return blob
+    view = memoryview(blob)
+    return [bytes(view[i * chunk:(i + 1) * chunk]) for i in range(len(blob) // chunk + 1)]
+
+
+@command("ai.modelget", -1, "readonly", keys=(1, 1, 1), group="model", since="1.0.0",
+         complexity="O(1)", summary="Returns a model's metadata and blob.")
+def modelget(c: ClientState, argv: list[bytes]) -> Any:
+    argc = len(argv)
+    if not 2 <= argc <= 4:
+        raise wrong_arity(argv)
+    model = get_model(c.db, argv[1])
+    words = {_upper(a) for a in argv[2:]}
+    meta, blob = b"META" in words, b"BLOB" in words  # anything else is ignored
+    if not meta and not blob:
+        meta = blob = True
+    chunk = c.server.config.model_chunk_size
+    if not meta:
+        return _blob_reply(model.blob, chunk)
+    reply: dict[bytes, Any] = {
+        b"backend": model.backend.encode(),
+        b"device": model.device.name.encode(),
+        b"tag": model.tag,
+        b"batchsize": model.batchsize,
+        b"minbatchsize": model.minbatchsize,
+        b"inputs": [n.encode() for n in model.inputs],
+        b"outputs": [n.encode() for n in model.outputs],
+        b"minbatchtimeout": model.minbatchtimeout,
+    }
+    if blob:
+        reply[b"blob"] = _blob_reply(model.blob, chunk)
+    return reply
+
+
+@command("ai.modeldel", -1, "write", keys=(1, 1, 1), group="model", since="1.0.0",
+         complexity="O(1)", summary="Deletes a model.")
+def modeldel(c: ClientState, argv: list[bytes]) -> Any:
+    if len(argv) != 2:
+        raise wrong_arity(argv)
+    get_model(c.db, argv[1])
+    c.db.delete(argv[1])
+    return OK
+
+
+def _execute_keys(argv: list[bytes]) -> list[bytes]:
+    """COMMAND GETKEYS for AI.MODELEXECUTE: the model, its inputs and outputs."""
+    keys = [argv[1]]
+    try:
+        n = int(argv[3])
+        keys += argv[4:4 + n]
+        m = int(argv[5 + n])
+        keys += argv[6 + n:6 + n + m]
+    except (IndexError, ValueError):
+        pass
+    return keys
+
+
+@command("ai.modelexecute", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
+         since="1.2.5", complexity="O(1)", get_keys=_execute_keys,
+         summary="Runs a model on input tensors, storing the output tensors.")
+def modelexecute(c: ClientState, argv: list[bytes]) -> Any:
+    argc = len(argv)
+    if argc < 8:
+        raise wrong_arity(argv)
+    no_transaction(c)
+    db = c.db
+    model = get_model(db, argv[1])
+    if _upper(argv[2]) != b"INPUTS":
+        raise ReplyError("INPUTS not specified")
+    n_in = _count(argv[3], "Input count must be a positive integer")
+    if n_in != len(model.inputs):
+        raise BareError(_INPUTS_MISMATCH)
+    pos = 4
+    in_keys = argv[pos:pos + n_in]
+    if len(in_keys) != n_in:
+        raise ReplyError("number of input keys to AI.MODELEXECUTE command does not match "
+                         "the number of given arguments")
+    pos += n_in
+    if pos >= argc or _upper(argv[pos]) != b"OUTPUTS":
+        raise ReplyError("OUTPUTS not specified")
+    pos += 1
+    if pos >= argc:
+        raise ReplyError("Output count must be a positive integer")
+    n_out = _count(argv[pos], "Output count must be a positive integer")
+    if n_out != len(model.outputs):
+        raise BareError(_OUTPUTS_MISMATCH)
+    pos += 1
+    out_keys = argv[pos:pos + n_out]
+    if len(out_keys) != n_out:
+        raise ReplyError("number of output keys to AI.MODELEXECUTE command does not match "
+                         "the number of given arguments")
+    pos += n_out
+    timeout = 0
+    if pos < argc:
+        word = argv[pos]
+        if _upper(word) != b"TIMEOUT":
+            raise BareError("Invalid argument: " + word.decode("utf-8", "replace"))
+        if pos + 1 >= argc:
+            raise ReplyError("No value provided for TIMEOUT")
+        timeout = parse_run_timeout(argv[pos + 1])
+        if pos + 2 < argc:
+            raise BareError("Invalid argument: " + argv[pos + 2].decode("utf-8", "replace"))
+    inputs = [get_tensor(db, k) for k in in_keys]
+    return submit_model_run(c, model, inputs, out_keys, timeout)
+
+
+def _count(arg: bytes, error: str) -> int:
+    if not arg.isdigit() or len(arg) > 18 or int(arg) <= 0:
+        raise ReplyError(error)
+    return int(arg)
+
+
+def _run_keys(argv: list[bytes]) -> list[bytes]:
+    return [argv[1]] + [a for a in argv[2:] if _upper(a) not in (b"INPUTS", b"OUTPUTS")]
+
+
+@command("ai.modelrun", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
+         since="1.0.0", complexity="O(1)", get_keys=_run_keys,
+         summary="Runs a model (deprecated: use AI.MODELEXECUTE).")
+def modelrun(c: ClientState, argv: list[bytes]) -> Any:
+    argc = len(argv)
+    if argc < 6:
+        raise wrong_arity(argv)
+    no_transaction(c)
+    db = c.db
+    model = get_model(db, argv[1])
+    pos = 2
+    timeout = 0
+    if _upper(argv[pos]) == b"TIMEOUT":
+        timeout = parse_run_timeout(argv[pos + 1])
+        pos += 2
+    if _upper(argv[pos]) != b"INPUTS":
+        raise ReplyError("INPUTS not specified")
+    in_keys: list[bytes] = []
+    out_keys: list[bytes] = []
+    target = in_keys
+    for arg in argv[pos + 1:]:
+        if target is in_keys and _upper(arg) == b"OUTPUTS":
+            target = out_keys
+            continue
+        target.append(arg)
+    if target is in_keys:
+        raise ReplyError("OUTPUTS not specified")
+    if len(in_keys) != len(model.inputs):
+        raise BareError(_INPUTS_MISMATCH)
+    if len(out_keys) != len(model.outputs):
+        raise BareError(_OUTPUTS_MISMATCH)
+    inputs = [get_tensor(db, k) for k in in_keys]
+    return submit_model_run(c, model, inputs, out_keys, timeout)
+
+
+@command("ai._modelscan", -1, "readonly", group="model", since="1.0.0", complexity="O(N)",
+         summary="Lists stored models and their tags (experimental).")
+def modelscan(c: ClientState, argv: list[bytes]) -> Any:
+    if len(argv) != 1:
+        raise wrong_arity(argv)
+    # Insertion order of this database's keys (REDISAI.md: a deliberate difference).
+    return [[key, value.tag] for key, value in list(c.db.data.items())
+            if value.__class__ is Model]
+

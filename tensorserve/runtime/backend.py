@@ -1,0 +1,55 @@
+"""The one narrow interface between tensorserve and an inference engine.
+
+A backend turns a model blob into a :class:`LoadedModel` and reports its version;
+a loaded model runs a list of numpy arrays into a list of numpy arrays. Nothing else
+crosses the boundary: no torch or onnxruntime object leaves a backend module, and
+only modules under ``runtime/backends`` import those packages.
+
+``run`` is called on a worker thread (never the event loop); engines release the GIL
+while they compute. A loaded model must allow ``run`` from several threads at once
+(THREADS_PER_QUEUE > 1): TorchScript modules and onnxruntime sessions do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .device import Device
+
+__all__ = ["Backend", "BackendError", "BackendOptions", "LoadedModel"]
+
+
+class BackendError(Exception):
+    """The engine refused a model or a run; the text is the engine's own reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """Load-time options (RedisAI's INTRA_OP_PARALLELISM / INTER_OP_PARALLELISM)."""
+
+    intra_op_threads: int = 0  # 0: the engine's default
+    inter_op_threads: int = 0
+
+
+class LoadedModel(Protocol):
+    inputs: tuple[str, ...]  # names, in the order MODELEXECUTE INPUTS are given
+    outputs: tuple[str, ...]
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs for ``inputs`` (read-only arrays); raises BackendError."""
+        ...
+
+
+class Backend(Protocol):
+    name: str  # RedisAI's backend name: "TORCH", "ONNX"
+    info_name: str  # INFO field prefix, as RedisAI: "Torch", "onnxruntime"
+
+    def version(self) -> str: ...
+
+    def load_model(self, blob: bytes, device: Device, options: BackendOptions) -> LoadedModel:
+        """Compile ``blob`` for ``device``; raises BackendError with the engine's reason."""
+        ...

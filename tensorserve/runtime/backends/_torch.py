@@ -1,0 +1,135 @@
+"""TORCH: TorchScript archives (torch.jit.save / torch.jit.trace / torch.jit.script).
+
+The archive is loaded from memory with ``torch.jit.load`` onto the model's device.
+Inputs are the arguments of ``forward`` after ``self`` (RedisAI's MODELGET reports
+their names); the number of outputs comes from its declared return type, a tuple
+counting its elements, anything else one (RedisAI's torch_c.cpp does the same).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..backend import BackendError, BackendOptions
+from ..device import Device
+
+_threads_set = False
+_threads_lock = threading.Lock()
+
+
+def _apply_threads(options: BackendOptions) -> None:
+    # torch's thread pools are process-wide: set them once, before the first model runs.
+    global _threads_set
+    with _threads_lock:
+        if _threads_set:
+            return
+        _threads_set = True
+        if options.intra_op_threads > 0:
+            torch.set_num_threads(options.intra_op_threads)
+        if options.inter_op_threads > 0:
+            try:
+                torch.set_num_interop_threads(options.inter_op_threads)
+            except RuntimeError:  # already started: keep torch's choice
+                pass
+
+
+def _torch_device(device: Device) -> torch.device:
+    if device.kind == "CPU":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise BackendError(f"GPU device {device.name} requested but CUDA is not available")
+    count = torch.cuda.device_count()
+    if device.index >= count:
+        raise BackendError(
+            f"GPU device {device.name} requested but only {count} CUDA device(s) exist"
+        )
+    return torch.device("cuda", device.index)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    if text.startswith("The following operation failed in the TorchScript interpreter"):
+        # A TorchScript traceback: the reason is its last line ("RuntimeError: ...").
+        return text.rsplit("\n", 1)[-1].strip()
+    # torch appends C++ context after the first blank line; the first part is the reason.
+    return text.split("\n\n", 1)[0]
+
+
+class TorchModel:
+    __slots__ = ("device", "inputs", "module", "outputs")
+
+    def __init__(self, module: Any, device: torch.device) -> None:
+        self.module = module
+        self.device = device
+        try:
+            schema = module.forward.schema
+        except AttributeError:
+            raise BackendError("TorchScript module has no forward method") from None
+        args = schema.arguments[1:]  # drop self
+        self.inputs = tuple(a.name for a in args)
+        n_out = 1
+        if len(schema.returns) == 1:
+            ret = schema.returns[0].type
+            if isinstance(ret, torch.TupleType):
+                n_out = len(ret.elements())
+        self.outputs = ("",) * n_out  # TorchScript outputs have no names
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        try:
+            with torch.inference_mode():
+                args = []
+                for a in inputs:
+                    if a.dtype == object:
+                        raise BackendError("STRING tensors are not supported by the TORCH backend")
+                    # A copy: the stored tensor's bytes are immutable, a model may write
+                    # to its inputs in place.
+                    t = torch.from_numpy(np.array(a, copy=True))
+                    if self.device.type != "cpu":
+                        t = t.to(self.device, non_blocking=True)
+                    args.append(t)
+                result = self.module(*args)
+                flat: list[torch.Tensor] = []
+                _flatten(result, flat)
+                return [t.detach().to("cpu").contiguous().numpy() for t in flat]
+        except BackendError:
+            raise
+        except Exception as e:
+            raise BackendError(_one_line(e)) from None
+
+
+def _flatten(value: Any, out: list[torch.Tensor]) -> None:
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _flatten(v, out)
+    else:
+        raise BackendError("Model returned non-tensor values")
+
+
+class TorchBackend:
+    name = "TORCH"
+    info_name = "Torch"
+
+    def version(self) -> str:
+        return str(torch.__version__).split("+", 1)[0]
+
+    def load_model(self, blob: bytes, device: Device, options: BackendOptions) -> TorchModel:
+        _apply_threads(options)
+        dev = _torch_device(device)
+        try:
+            module = torch.jit.load(io.BytesIO(blob), map_location=dev)
+        except Exception as e:
+            raise BackendError(_one_line(e)) from None
+        module.eval()
+        return TorchModel(module, dev)
+
+
+def create() -> TorchBackend:
+    return TorchBackend()

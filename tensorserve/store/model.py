@@ -1,0 +1,87 @@
+"""Model values (TYPE ``AI__MODEL``): a loaded backend model plus what AI.MODELGET tells.
+
+The value keeps the blob it was stored from (AI.MODELGET BLOB, persistence) next to the
+backend's loaded model, which is opaque here. Values are immutable; only ``stats``
+changes, on the loop thread, as runs finish. Overwriting the key stores a new value
+with new statistics (RedisAI resets the stats on overwrite too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._keyspace import TYPE_NAMES
+
+if TYPE_CHECKING:
+    from ..runtime.backend import LoadedModel
+    from ..runtime.device import Device
+
+__all__ = ["Model", "RunStats"]
+
+
+@dataclass(slots=True)
+class RunStats:
+    """AI.INFO counters for one model or script (RedisAI's RAI_RunStats)."""
+
+    duration_ns: int = 0  # total compute time; AI.INFO answers microseconds
+    samples: int = 0  # rows (dim 0 of the first output) over all runs
+    calls: int = 0
+    errors: int = 0
+    queue_wait_ns: int = 0  # time runs spent waiting for a worker
+    # Recent run time and input size (moving averages; not reset by RESETSTAT): they
+    # decide whether a run is cheap enough to do inline on the event loop.
+    recent_ns: float = 0.0
+    recent_bytes: float = 0.0
+
+    def reset(self) -> None:
+        self.duration_ns = self.samples = self.calls = self.errors = self.queue_wait_ns = 0
+
+    def observe(self, duration_ns: int, input_bytes: int) -> None:
+        if self.recent_ns == 0.0:
+            self.recent_ns, self.recent_bytes = float(duration_ns), float(input_bytes)
+        else:
+            self.recent_ns += 0.2 * (duration_ns - self.recent_ns)
+            self.recent_bytes += 0.2 * (input_bytes - self.recent_bytes)
+
+    def predict_ns(self, input_bytes: int) -> float:
+        """Expected run time for ``input_bytes`` of input; inf until a run was seen.
+        Scaled up (never down) with the input size, so a big input to a model seen
+        only with small ones is not mistaken for a cheap run."""
+        if self.recent_ns == 0.0:
+            return float("inf")
+        scale = input_bytes / self.recent_bytes if self.recent_bytes else 1.0
+        return self.recent_ns * max(1.0, scale)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Model:
+    backend: str  # "TORCH" | "ONNX"
+    device: Device
+    tag: bytes
+    batchsize: int
+    minbatchsize: int
+    minbatchtimeout: int
+    blob: bytes
+    handle: LoadedModel
+    stats: RunStats = field(default_factory=RunStats)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.handle.inputs
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.handle.outputs
+
+    def __copy__(self) -> Model:
+        return self  # immutable (COPY shares it; the copy's runs count in one place)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Model:
+        return self
+
+    def __repr__(self) -> str:
+        return f"Model({self.backend}, {self.device.name})"
+
+
+TYPE_NAMES[Model] = "AI__MODEL"  # RedisAI's module type name (two underscores)
