@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # numpy (tensors, INCRBYFLOAT's long double) needs no BLAS threads here, and idle
     # OpenBLAS workers spin for a while after start-up, stealing a core from the loop.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # torch's OpenMP pool threads spin after every parallel region by default, burning
+    # the cores the event loop and other queues need; on a server they should sleep.
+    # (onnxruntime's spinning is turned off per session in runtime/backends/_onnx.py.)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-v", "--version"):
         print(f"tensorserve v={__version__}")

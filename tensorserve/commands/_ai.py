@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK, Raw
-from ..runtime import Job, ModelRun, RunQueue
+from ..runtime import Job, ModelRun, RunQueue, TensorJob
 from ..store.model import Model
 from ..store.tensor import Tensor
 from ._client import BLOCKED
@@ -38,6 +38,8 @@ __all__ = [
     "parse_run_timeout",
     "submit",
     "submit_model_run",
+    "submit_run",
+    "watch_clients",
     "wrong_arity",
 ]
 
@@ -47,6 +49,9 @@ TENSOR_EMPTY: Final = "tensor key is empty or in a different shard"
 _IN_TRANSACTION: Final = "Cannot run RedisAI command within a transaction or a LUA script"
 _BAD_TIMEOUT: Final = "Invalid value for TIMEOUT"
 
+# An inline run that takes this many times inline-run-max-us turns inlining off for
+# its model or script.
+_INLINE_SURPRISE: Final = 10
 _SET_UP: Final[weakref.WeakSet[ServerState]] = weakref.WeakSet()
 
 
@@ -93,37 +98,52 @@ def parse_run_timeout(arg: bytes) -> int:
 
 def submit_model_run(c: ClientState, model: Model, inputs: list[Tensor],
                      outputs: list[bytes], timeout_ms: int) -> Any:
-    """Run ``model`` for client ``c``: inline when it is known to be cheap and its
-    device is idle, otherwise on the device's queue (the reply comes later)."""
+    """Run ``model`` for client ``c`` (see :func:`submit_run`)."""
+    job = ModelRun(model, inputs, _no_callback)
+    return submit_run(c, job, model.device.queue, outputs, timeout_ms,
+                      inline_ok=not model.batchsize)
+
+
+def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[bytes],
+               timeout_ms: int, inline_ok: bool = True) -> Any:
+    """Run ``job`` for client ``c``, storing its outputs at ``outputs``: inline when it
+    is known to be cheap and its device is idle, otherwise on the device's queue (the
+    client is blocked and answered when the job is handed back)."""
     db = c.db
 
-    def done(job: Job) -> None:
+    def done(finished: Job) -> None:
         try:
-            reply = _complete(c, db, outputs, job)
+            reply = _complete(c, db, outputs, finished)
         except ReplyError as e:
             count_error(c.server, e)
             reply = e
         if reply is not None:
             c.unblock(reply)
 
-    job = ModelRun(model, inputs, done)
+    job.on_done = done
     server = c.server
-    queue = server.runtime.queue(model.device.queue)
+    queue = server.runtime.queue(queue_name)
     limit_ns = server.config.inline_run_max_us * 1000
-    if (limit_ns and not model.batchsize and queue.idle
-            and model.stats.predict_ns(job.input_bytes) <= limit_ns):
+    if (inline_ok and limit_ns and queue.idle
+            and job.stats.predict_ns(job.input_bytes) <= limit_ns):
         job.enqueued_ns = time.perf_counter_ns()
         job.execute()
+        if job.duration_ns > _INLINE_SURPRISE * limit_ns:
+            # Far slower than its history said: its cost depends on more than input
+            # size (values, a loop count). Never hold the event loop for it again.
+            job.stats.inline_ok = False
         return _complete(c, db, outputs, job)
     return submit(c, queue, job, timeout_ms)
+
+
+def _no_callback(job: Job) -> None:
+    raise AssertionError("on_done is set by submit_run")
 
 
 def submit(c: ClientState, queue: RunQueue, job: Job, timeout_ms: int) -> Any:
     """Queue ``job`` for client ``c`` and block the client until it is answered."""
     server = c.server
-    if server not in _SET_UP:
-        _SET_UP.add(server)
-        server.on_client_gone.append(_client_gone)
+    watch_clients(server)
     if timeout_ms:
         job.deadline = time.monotonic() + timeout_ms / 1000.0
         if server.loop is not None:
@@ -133,11 +153,23 @@ def submit(c: ClientState, queue: RunQueue, job: Job, timeout_ms: int) -> Any:
     return BLOCKED
 
 
+def watch_clients(server: ServerState) -> None:
+    """Cancel a client's pending run when it disconnects (installed once per server)."""
+    if server not in _SET_UP:
+        _SET_UP.add(server)
+        server.on_client_gone.append(_client_gone)
+
+
 def _timed_out(c: ClientState, job: Job) -> None:
-    # The deadline passed before the worker answered: answer now; a run already under
-    # way finishes, but its outputs are not stored (the client was told TIMEDOUT).
+    # The deadline passed before the worker answered. A run that has not started
+    # answers TIMEDOUT now (the worker will skip it). One that started in time is left
+    # to finish and answer its own result: RedisAI checks TIMEOUT only when a job is
+    # dequeued, so a run under way is neither killed nor turned into TIMEDOUT
+    # (REDISAI.md 1.2, AI.MODELEXECUTE). ``ran`` is set by the worker before it
+    # computes; if it is set just after this check, the client was told TIMEDOUT and
+    # _complete stores nothing, which is consistent too.
     job.timer = None
-    if job.cancelled:
+    if job.cancelled or job.ran:
         return
     job.cancelled = True
     if c.blocked_on is job:
@@ -146,15 +178,18 @@ def _timed_out(c: ClientState, job: Job) -> None:
 
 def _client_gone(c: ClientState) -> None:
     job = c.blocked_on
-    if isinstance(job, Job):
+    cancel = getattr(job, "cancel", None)
+    if cancel is not None:  # a DAG
+        cancel()
+    elif isinstance(job, Job):
         job.cancelled = True
         if job.timer is not None:
             job.timer.cancel()
             job.timer = None
 
 
-def _count(model: Model, job: ModelRun) -> None:
-    stats = model.stats
+def _count(job: TensorJob) -> None:
+    stats = job.stats
     if not job.ran:
         return
     stats.calls += 1
@@ -170,17 +205,24 @@ def _count(model: Model, job: ModelRun) -> None:
 def _complete(c: ClientState, db: Database, out_keys: list[bytes], job: Job) -> Any:
     """On the loop thread: count the run, store its outputs and return the reply (None
     when the client was answered already or is gone); raises the run's error."""
-    assert isinstance(job, ModelRun)
+    assert isinstance(job, TensorJob)
     if job.timer is not None:
         job.timer.cancel()
         job.timer = None
-    _count(job.model, job)
+    _count(job)
     if job.cancelled:
         return None  # answered already (TIMEDOUT) or the client is gone
     if not job.ran:
         return TIMEDOUT
     if job.error is not None:
         raise job.error
+    # RedisAI opens each output key as a tensor (RAI_TensorOpenKey): a key holding any
+    # other type answers WRONGTYPE instead of being overwritten (MODELEXECUTE m ...
+    # OUTPUTS 1 m must not destroy the model). All are checked before any is written.
+    for key in out_keys:
+        old = db.lookup(key)
+        if old is not None and old.__class__ is not Tensor:
+            raise WrongTypeError()
     for key, tensor in zip(out_keys, job.outputs, strict=True):
         db.set(key, tensor)
     return OK

@@ -88,6 +88,7 @@ class ServerState:
         self.normal_obuf_limited = False
         self._apply_obuf_limits(config)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread = 0  # threading.get_ident() of the loop's thread, once running
         self.tcp_port = config.port
         self.executable = ""
         self.config_file = ""

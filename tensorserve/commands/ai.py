@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 _NO_RUN_INFO: Final = "cannot find run info for key"
 REDISAI_VERSION: Final = "1.2.7"  # the RedisAI release whose behaviour we follow
 _RDB_VERSION: Final = 4
+_LLAPI_VERSION: Final = 1
 
 
 @command("ai.info", -1, "readonly", keys=(1, 1, 1), group="model", since="1.0.0",
@@ -101,7 +102,10 @@ def ai_config(c: ClientState, argv: list[bytes]) -> Any:
 
 # -- INFO ---------------------------------------------------------------------------------
 def _versions(s: ServerState) -> dict[str, Any]:
-    return {"RedisAI_version": REDISAI_VERSION, "rdb_version": _RDB_VERSION}
+    # RedisAI's RAI_moduleInfoFunc reports all three (low_level_API_version is
+    # REDISAI_LLAPI_VERSION, 1); clients that read INFO modules expect the field.
+    return {"RedisAI_version": REDISAI_VERSION, "low_level_API_version": _LLAPI_VERSION,
+            "rdb_version": _RDB_VERSION}
 
 
 def _load_time_configs(s: ServerState) -> dict[str, Any]:

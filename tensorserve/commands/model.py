@@ -18,6 +18,7 @@ from ..errors import BareError, ReplyError, WrongTypeError
 from ..protocol import OK
 from ..runtime import INVALID_DEVICE, BackendError, parse_device
 from ..runtime.backends import KNOWN_BACKENDS, get_backend
+from ..store import Database
 from ..store.model import Model
 from ._ai import (
     get_model,
@@ -27,6 +28,7 @@ from ._ai import (
     submit_model_run,
     wrong_arity,
 )
+from ._args import parse_int
 from ._client import ClientState
 from ._spec import command
 
@@ -59,7 +61,7 @@ class _StoreArgs:
     __slots__ = ("backend", "batchsize", "device", "minbatchsize", "minbatchtimeout", "pos",
                  "tag")
 
-    def __init__(self, argv: list[bytes]) -> None:
+    def __init__(self, argv: list[bytes], deprecated: bool = False) -> None:
         backend = _upper(argv[2]).decode("latin-1")
         if backend not in KNOWN_BACKENDS:
             raise ReplyError(_UNSUPPORTED_BACKEND)
@@ -80,46 +82,55 @@ class _StoreArgs:
             pos += 2
         self.batchsize = self.minbatchsize = self.minbatchtimeout = 0
         if pos < argc and _upper(argv[pos]) == b"BATCHSIZE":
+            if deprecated and backend == "TFLITE":  # MODELSET refuses the word itself
+                raise ReplyError("Auto-batching not supported by the TFLITE backend")
             self.batchsize = _unsigned(argv[pos + 1] if pos + 1 < argc else b"", "BATCHSIZE")
             pos += 2
+        # RedisAI's two parsers differ: MODELSTORE reads the value first and refuses
+        # only a non-zero one (its AOF rewrite emits "BATCHSIZE 0 MINBATCHSIZE 0
+        # MINBATCHTIMEOUT 0" for every model, REDISAI.md 2.6); MODELSET (deprecated.c)
+        # refuses the word itself, and says "without BATCHSIZE" first.
         if pos < argc and _upper(argv[pos]) == b"MINBATCHSIZE":
-            if not self.batchsize:
+            if deprecated and not self.batchsize:
                 raise ReplyError("MINBATCHSIZE specified without BATCHSIZE")
             self.minbatchsize = _unsigned(argv[pos + 1] if pos + 1 < argc else b"",
                                           "MINBATCHSIZE")
+            if self.minbatchsize and not self.batchsize:
+                raise ReplyError("MINBATCHSIZE specified without BATCHSIZE")
             pos += 2
         if pos < argc and _upper(argv[pos]) == b"MINBATCHTIMEOUT":
-            if not self.minbatchsize:
+            if deprecated and not self.batchsize:
+                raise ReplyError("MINBATCHTIMEOUT specified without BATCHSIZE")
+            if deprecated and not self.minbatchsize:
                 raise ReplyError("MINBATCHTIMEOUT specified without MINBATCHSIZE")
             self.minbatchtimeout = _unsigned(argv[pos + 1] if pos + 1 < argc else b"",
                                              "MINBATCHTIMEOUT")
+            if self.minbatchtimeout and not self.minbatchsize:
+                raise ReplyError("MINBATCHTIMEOUT specified without MINBATCHSIZE")
             pos += 2
         self.pos = pos
 
 
-def _skip_tf_names(argv: list[bytes], pos: int, counted: bool) -> int:
-    """Step over TF's INPUTS/OUTPUTS lists (TF models cannot load here, but their
+def _skip_tf_names(argv: list[bytes], pos: int) -> int:
+    """Step over TF's counted INPUTS/OUTPUTS lists (TF models cannot load here, but their
     arguments still parse with RedisAI's errors before that is said)."""
     argc = len(argv)
     for word in (b"INPUTS", b"OUTPUTS"):
         if pos >= argc or _upper(argv[pos]) != word:
             raise ReplyError(f"{word.decode()} not specified for TF")
         pos += 1
-        if counted:
-            what = "input_count" if word == b"INPUTS" else "output_count"
-            if pos >= argc or not argv[pos].isdigit():
-                raise ReplyError(f"Invalid argument for {what}")
-            n = int(argv[pos])
-            pos += 1
-            if n > argc - pos:
-                raise ReplyError(
-                    f"number of model {word.decode().lower()} does not match the number "
-                    "of given arguments"
-                )
-            pos += n
-        else:
-            while pos < argc and _upper(argv[pos]) not in (b"OUTPUTS", b"BLOB"):
-                pos += 1
+        what = "input_count" if word == b"INPUTS" else "output_count"
+        # A count of 0 is refused too (RedisAI: "|| ninputs == 0").
+        if pos >= argc or not argv[pos].isdigit() or int(argv[pos]) == 0:
+            raise ReplyError(f"Invalid argument for {what}")
+        n = int(argv[pos])
+        pos += 1
+        if n > argc - pos:
+            raise ReplyError(
+                f"number of model {word.decode().lower()} does not match the number "
+                "of given arguments"
+            )
+        pos += n
     return pos
 
 
@@ -160,7 +171,7 @@ def modelstore(c: ClientState, argv: list[bytes]) -> Any:
     if pos >= argc:
         raise ReplyError(_MISSING_BLOB)
     if args.backend == "TF":
-        pos = _skip_tf_names(argv, pos, counted=True)
+        pos = _skip_tf_names(argv, pos)
     elif _upper(argv[pos]) != b"BLOB":
         if _upper(argv[pos]) == b"INPUTS":
             raise ReplyError(_NO_INPUTS_HERE)
@@ -175,22 +186,25 @@ def modelstore(c: ClientState, argv: list[bytes]) -> Any:
 def modelset(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 4:
         raise wrong_arity(argv)
-    args = _StoreArgs(argv)
-    if args.backend == "TFLITE" and args.batchsize:
-        raise ReplyError("Auto-batching not supported by the TFLITE backend")
+    args = _StoreArgs(argv, deprecated=True)
     pos = args.pos
     argc = len(argv)
-    if args.backend == "TF":
-        if pos >= argc or _upper(argv[pos]) != b"INPUTS":
-            raise ReplyError("Insufficient arguments, INPUTS and OUTPUTS not specified")
-        pos = _skip_tf_names(argv, pos, counted=False)
-    elif pos < argc and _upper(argv[pos]) == b"INPUTS":
-        raise ReplyError(_NO_INPUTS_HERE)
     if pos >= argc:
         raise ReplyError(_MISSING_BLOB)
-    if _upper(argv[pos]) != b"BLOB":
-        raise ReplyError(_EXPECTED_BLOB)
-    return _store(c, argv, args, pos + 1)
+    # As RedisAI's ModelSetCommand: what comes before BLOB is TF's INPUTS/OUTPUTS and
+    # is skipped for the other backends (redisai-py's modelset sends TAG after
+    # BATCHSIZE, where RedisAI does not look for it, and that must still store).
+    blob_at = next((i for i in range(pos, argc) if _upper(argv[i]) == b"BLOB"), argc)
+    if args.backend == "TF":
+        if blob_at == pos:
+            raise ReplyError("Insufficient arguments, INPUTS and OUTPUTS not specified")
+        if _upper(argv[pos]) != b"INPUTS":
+            raise ReplyError("INPUTS not specified")
+        if not any(_upper(a) == b"OUTPUTS" for a in argv[pos + 1:blob_at]):
+            raise ReplyError("OUTPUTS not specified")
+    if blob_at + 1 >= argc:
+        raise ReplyError(_MISSING_BLOB)
+    return _store(c, argv, args, blob_at + 1)
 
 
 def _blob_reply(blob: bytes, chunk: int) -> Any:
@@ -254,19 +268,28 @@ def _execute_keys(argv: list[bytes]) -> list[bytes]:
     return keys
 
 
-@command("ai.modelexecute", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
-         since="1.2.5", complexity="O(1)", get_keys=_execute_keys,
-         summary="Runs a model on input tensors, storing the output tensors.")
-def modelexecute(c: ClientState, argv: list[bytes]) -> Any:
+class ModelCall:
+    """A parsed AI.MODELEXECUTE / AI.MODELRUN (also an op inside a DAG)."""
+
+    __slots__ = ("inputs", "model", "outputs", "timeout")
+
+    def __init__(self, model: Model, inputs: list[bytes], outputs: list[bytes],
+                 timeout: int) -> None:
+        self.model = model
+        self.inputs = inputs
+        self.outputs = outputs
+        self.timeout = timeout
+
+
+def parse_modelexecute(db: Database, argv: list[bytes], in_dag: bool = False) -> ModelCall:
+    """``key INPUTS n in... OUTPUTS m out... [TIMEOUT ms]``, checked in RedisAI's order
+    (model_commands_parser.c); the model is looked up first."""
     argc = len(argv)
-    if argc < 8:
-        raise wrong_arity(argv)
-    no_transaction(c)
-    db = c.db
     model = get_model(db, argv[1])
-    if _upper(argv[2]) != b"INPUTS":
+    if argc < 3 or _upper(argv[2]) != b"INPUTS":
         raise ReplyError("INPUTS not specified")
-    n_in = _count(argv[3], "Input count must be a positive integer")
+    n_in = _count(argv[3] if argc > 3 else b"", "input_count",
+                  "Input count must be a positive integer")
     if n_in != len(model.inputs):
         raise BareError(_INPUTS_MISMATCH)
     pos = 4
@@ -278,9 +301,8 @@ def modelexecute(c: ClientState, argv: list[bytes]) -> Any:
     if pos >= argc or _upper(argv[pos]) != b"OUTPUTS":
         raise ReplyError("OUTPUTS not specified")
     pos += 1
-    if pos >= argc:
-        raise ReplyError("Output count must be a positive integer")
-    n_out = _count(argv[pos], "Output count must be a positive integer")
+    n_out = _count(argv[pos] if pos < argc else b"", "output_count",
+                   "Output count must be a positive integer")
     if n_out != len(model.outputs):
         raise BareError(_OUTPUTS_MISMATCH)
     pos += 1
@@ -294,19 +316,38 @@ def modelexecute(c: ClientState, argv: list[bytes]) -> Any:
         word = argv[pos]
         if _upper(word) != b"TIMEOUT":
             raise BareError("Invalid argument: " + word.decode("utf-8", "replace"))
+        if in_dag:
+            raise ReplyError("TIMEOUT not allowed within a DAG command")
         if pos + 1 >= argc:
             raise ReplyError("No value provided for TIMEOUT")
         timeout = parse_run_timeout(argv[pos + 1])
         if pos + 2 < argc:
             raise BareError("Invalid argument: " + argv[pos + 2].decode("utf-8", "replace"))
-    inputs = [get_tensor(db, k) for k in in_keys]
-    return submit_model_run(c, model, inputs, out_keys, timeout)
+    return ModelCall(model, in_keys, out_keys, timeout)
 
 
-def _count(arg: bytes, error: str) -> int:
-    if not arg.isdigit() or len(arg) > 18 or int(arg) <= 0:
-        raise ReplyError(error)
-    return int(arg)
+@command("ai.modelexecute", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
+         since="1.2.5", complexity="O(1)", get_keys=_execute_keys,
+         summary="Runs a model on input tensors, storing the output tensors.")
+def modelexecute(c: ClientState, argv: list[bytes]) -> Any:
+    if len(argv) < 8:
+        raise wrong_arity(argv)
+    no_transaction(c)
+    return _run(c, parse_modelexecute(c.db, argv))
+
+
+def _run(c: ClientState, call: ModelCall) -> Any:
+    inputs = [get_tensor(c.db, k) for k in call.inputs]
+    return submit_model_run(c, call.model, inputs, call.outputs, call.timeout)
+
+
+def _count(arg: bytes, what: str, not_positive: str) -> int:
+    """RedisAI's MODELEXECUTE counts: not an integer (or missing) is "Invalid argument
+    for input_count/output_count", an integer <= 0 is the "positive integer" text."""
+    n = parse_int(arg, f"Invalid argument for {what}")
+    if n <= 0:
+        raise ReplyError(not_positive)
+    return n
 
 
 def _run_keys(argv: list[bytes]) -> list[bytes]:
@@ -317,18 +358,24 @@ def _run_keys(argv: list[bytes]) -> list[bytes]:
          since="1.0.0", complexity="O(1)", get_keys=_run_keys,
          summary="Runs a model (deprecated: use AI.MODELEXECUTE).")
 def modelrun(c: ClientState, argv: list[bytes]) -> Any:
-    argc = len(argv)
-    if argc < 6:
+    if len(argv) < 6:
         raise wrong_arity(argv)
     no_transaction(c)
-    db = c.db
+    return _run(c, parse_modelrun(c.db, argv))
+
+
+def parse_modelrun(db: Database, argv: list[bytes], in_dag: bool = False) -> ModelCall:
+    """Deprecated ``key [TIMEOUT t] INPUTS in... OUTPUTS out...`` (deprecated.c)."""
+    argc = len(argv)
     model = get_model(db, argv[1])
     pos = 2
     timeout = 0
-    if _upper(argv[pos]) == b"TIMEOUT":
-        timeout = parse_run_timeout(argv[pos + 1])
+    if pos < argc and _upper(argv[pos]) == b"TIMEOUT":
+        if in_dag:
+            raise ReplyError("TIMEOUT not allowed within a DAG command")
+        timeout = parse_run_timeout(argv[pos + 1] if pos + 1 < argc else b"")
         pos += 2
-    if _upper(argv[pos]) != b"INPUTS":
+    if pos >= argc or _upper(argv[pos]) != b"INPUTS":
         raise ReplyError("INPUTS not specified")
     in_keys: list[bytes] = []
     out_keys: list[bytes] = []
@@ -338,14 +385,13 @@ def modelrun(c: ClientState, argv: list[bytes]) -> Any:
             target = out_keys
             continue
         target.append(arg)
-    if target is in_keys:
-        raise ReplyError("OUTPUTS not specified")
+    # No "OUTPUTS not specified" here: RedisAI's MODELRUN parser only compares counts
+    # (deprecated.c), so a missing OUTPUTS is reported as a count mismatch.
     if len(in_keys) != len(model.inputs):
         raise BareError(_INPUTS_MISMATCH)
     if len(out_keys) != len(model.outputs):
         raise BareError(_OUTPUTS_MISMATCH)
-    inputs = [get_tensor(db, k) for k in in_keys]
-    return submit_model_run(c, model, inputs, out_keys, timeout)
+    return ModelCall(model, in_keys, out_keys, timeout)
 
 
 @command("ai._modelscan", -1, "readonly", group="model", since="1.0.0", complexity="O(N)",

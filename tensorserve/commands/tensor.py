@@ -48,14 +48,20 @@ def _wrong_arity(argv: list[bytes]) -> ReplyError:
          since="1.0.0", complexity="O(1)",
          summary="Stores a tensor as the value of a key.")
 def tensorset(c: ClientState, argv: list[bytes]) -> Any:
-    argc = len(argv)
-    if argc < 4:
+    if len(argv) < 4:
         raise _wrong_arity(argv)
     db = c.db
     key = argv[1]
     old = db.lookup(key)
     if old is not None and old.__class__ is not Tensor:
         raise WrongTypeError()  # before any argument is parsed, as RedisAI
+    db.set(key, parse_tensorset(argv, c.server.config.proto_max_bulk_len))
+    return OK
+
+
+def parse_tensorset(argv: list[bytes], cap: int) -> Tensor:
+    """The tensor ``key type dim... [BLOB b | VALUES v...]`` describes (argc >= 4)."""
+    argc = len(argv)
     dtype = lookup_dtype(argv[2])
     if dtype is None:
         raise ReplyError(_INVALID_TYPE)
@@ -85,44 +91,47 @@ def tensorset(c: ClientState, argv: list[bytes]) -> Any:
         n *= dim
         pos += 1
     shape = tuple(dims)
-    cap = c.server.config.proto_max_bulk_len
     if fmt == _BLOB:
-        tensor = Tensor.from_blob(dtype, shape, argv[pos])
-    elif fmt == _VALUES:
-        tensor = Tensor.from_values(dtype, shape, argv[pos:], cap)
-    else:
-        tensor = Tensor.zeros(dtype, shape, cap)
-    db.set(key, tensor)
-    return OK
+        return Tensor.from_blob(dtype, shape, argv[pos])
+    if fmt == _VALUES:
+        return Tensor.from_values(dtype, shape, argv[pos:], cap)
+    return Tensor.zeros(dtype, shape, cap)
 
 
 @command("ai.tensorget", -1, "readonly", keys=(1, 1, 1), group="tensor",
          since="1.0.0", complexity="O(1) (O(N) with VALUES)",
          summary="Returns a tensor's metadata, blob or values.")
 def tensorget(c: ClientState, argv: list[bytes]) -> Any:
-    argc = len(argv)
-    if not 2 <= argc <= 4:
+    if not 2 <= len(argv) <= 4:
         raise _wrong_arity(argv)
     tensor = c.db.lookup(argv[1])
     if tensor is None:
         raise ReplyError(_EMPTY_KEY)
     if tensor.__class__ is not Tensor:
         raise WrongTypeError()
-    if argc == 2:
-        fmt = _META | _BLOB
-    else:
-        fmt = 0
-        for arg in argv[2:]:
-            flag = _FORMATS.get(arg.upper())
-            if flag is None:
-                raise ReplyError(_BAD_FORMAT)
-            fmt |= flag
-        if fmt & _BLOB and fmt & _VALUES:
-            raise ReplyError(_BLOB_AND_VALUES)
+    return tensor_reply(tensor, parse_get_format(argv), c.resp)
+
+
+def parse_get_format(argv: list[bytes]) -> int:
+    """AI.TENSORGET's format flags (no flags: META and BLOB)."""
+    if len(argv) == 2:
+        return _META | _BLOB
+    fmt = 0
+    for arg in argv[2:]:
+        flag = _FORMATS.get(arg.upper())
+        if flag is None:
+            raise ReplyError(_BAD_FORMAT)
+        fmt |= flag
+    if fmt & _BLOB and fmt & _VALUES:
+        raise ReplyError(_BLOB_AND_VALUES)
+    return fmt
+
+
+def tensor_reply(tensor: Tensor, fmt: int, resp: int) -> Any:
     if not fmt & _META:
         # The blob is returned as the stored bytes object: the writer sends a large one
         # as its own chunk, never copied into a formatted reply.
-        return tensor.blob if fmt & _BLOB else tensor.values(c.resp)
+        return tensor.blob if fmt & _BLOB else tensor.values(resp)
     # A dict is RedisAI's flat array (dtype, T, shape, [...], ...) for RESP2 clients and
     # a map for RESP3 ones (REDISAI.md: natural RESP3 types).
     reply: dict[bytes, Any] = {
@@ -132,5 +141,5 @@ def tensorget(c: ClientState, argv: list[bytes]) -> Any:
     if fmt & _BLOB:
         reply[b"blob"] = tensor.blob
     elif fmt & _VALUES:
-        reply[b"values"] = tensor.values(c.resp)
+        reply[b"values"] = tensor.values(resp)
     return reply

@@ -3,9 +3,16 @@
 The only package that imports torch or onnxruntime (in ``backends/``, lazily).
 """
 
-from .backend import Backend, BackendError, BackendOptions, LoadedModel
+from .backend import (
+    Backend,
+    BackendError,
+    BackendOptions,
+    LoadedModel,
+    LoadedScript,
+    ScriptHost,
+)
 from .device import INVALID_DEVICE, Device, parse_device
-from .jobs import Job, ModelRun
+from .jobs import Job, ModelRun, ScriptRun, TensorJob
 from .queues import RunQueue, Runtime
 
 __all__ = [
@@ -16,8 +23,12 @@ __all__ = [
     "Device",
     "Job",
     "LoadedModel",
+    "LoadedScript",
     "ModelRun",
     "RunQueue",
     "Runtime",
+    "ScriptHost",
+    "ScriptRun",
+    "TensorJob",
     "parse_device",
 ]

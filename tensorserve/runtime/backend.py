@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from .device import Device
 
-__all__ = ["Backend", "BackendError", "BackendOptions", "LoadedModel"]
+__all__ = ["Backend", "BackendError", "BackendOptions", "LoadedModel", "LoadedScript", "ScriptHost"]
 
 
 class BackendError(Exception):
@@ -53,3 +53,36 @@ class Backend(Protocol):
     def load_model(self, blob: bytes, device: Device, options: BackendOptions) -> LoadedModel:
         """Compile ``blob`` for ``device``; raises BackendError with the engine's reason."""
         ...
+
+    def load_script(self, source: str, device: Device, options: BackendOptions
+                    ) -> LoadedScript:
+        """Compile script ``source`` (backends without scripts raise BackendError)."""
+        ...
+
+
+class ScriptHost(Protocol):
+    """What a running script may call back into (RedisAI's redis / redisAI ops). The
+    runtime implements it per run; a backend only calls it from the run's thread."""
+
+    def execute(self, command: str, args: list[str]) -> Any:
+        """Run a command against the keyspace: RESP2-shaped Python values (None, str,
+        int, lists); an error reply raises RuntimeError with RedisAI's text."""
+        ...
+
+    def model_execute(self, key: str, inputs: list[np.ndarray],
+                      n_outputs: int) -> list[np.ndarray]:
+        """Run the model stored at ``key`` on ``inputs`` in the calling thread."""
+        ...
+
+
+class LoadedScript(Protocol):
+    def has_function(self, name: str) -> bool: ...
+
+    def check_entry_point(self, name: str) -> None:
+        """Raise BackendError (RedisAI's texts) unless ``name`` exists and takes
+        (List[Tensor], List[str], List[str])."""
+        ...
+
+    def run(self, function: str, tensors: Sequence[np.ndarray], keys: list[str],
+            args: list[str], n_outputs: int, host: ScriptHost, entry_point: bool,
+            variadic: int = -1) -> list[np.ndarray]: ...

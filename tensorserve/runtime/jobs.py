@@ -20,9 +20,11 @@ from ..store.tensor import Tensor
 from .backend import BackendError
 
 if TYPE_CHECKING:
-    from ..store.model import Model
+    from ..store.model import Model, RunStats
+    from ..store.script import Script
+    from .backend import ScriptHost
 
-__all__ = ["WRONG_OUTPUT_COUNT", "Job", "ModelRun"]
+__all__ = ["WRONG_OUTPUT_COUNT", "Job", "ModelRun", "ScriptRun", "TensorJob"]
 
 log = logging.getLogger("tensorserve.runtime")
 
@@ -69,18 +71,35 @@ class Job:
         raise NotImplementedError
 
 
-class ModelRun(Job):
-    """AI.MODELEXECUTE / AI.MODELRUN: inputs through one model into output tensors."""
+class TensorJob(Job):
+    """A job with input tensors and output tensors, counted in ``stats`` (the model's
+    or script's) when it is handed back."""
 
-    __slots__ = ("input_bytes", "inputs", "model", "outputs")
+    __slots__ = ("input_bytes", "inputs", "outputs", "stats")
 
-    def __init__(self, model: Model, inputs: list[Tensor], on_done: Callable[[Job], None],
-                 deadline: float = 0.0) -> None:
+    def __init__(self, stats: RunStats, inputs: list[Tensor],
+                 on_done: Callable[[Job], None], deadline: float = 0.0) -> None:
         super().__init__(on_done, deadline)
-        self.model = model
+        self.stats = stats
         self.inputs = inputs
         self.input_bytes = sum(len(t.blob) for t in inputs)
         self.outputs: list[Tensor] = []
+
+    @property
+    def samples(self) -> int:
+        """Rows produced (dim 0 of the first output): what AI.INFO samples counts."""
+        return self.outputs[0].batch_size if self.outputs else 0
+
+
+class ModelRun(TensorJob):
+    """AI.MODELEXECUTE / AI.MODELRUN: inputs through one model into output tensors."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: Model, inputs: list[Tensor], on_done: Callable[[Job], None],
+                 deadline: float = 0.0) -> None:
+        super().__init__(model.stats, inputs, on_done, deadline)
+        self.model = model
 
     def compute(self) -> None:
         model = self.model
@@ -89,6 +108,31 @@ class ModelRun(Job):
             raise ReplyError(WRONG_OUTPUT_COUNT)
         self.outputs = [Tensor.from_array(a) for a in arrays]
 
-    @property
-    def samples(self) -> int:
-        return self.outputs[0].batch_size if self.outputs else 0
+
+class ScriptRun(TensorJob):
+    """AI.SCRIPTEXECUTE / AI.SCRIPTRUN: one function of a script over input tensors."""
+
+    __slots__ = ("args", "entry_point", "function", "host", "keys", "n_outputs", "script",
+                 "variadic")
+
+    def __init__(self, script: Script, function: str, inputs: list[Tensor], keys: list[str],
+                 args: list[str], n_outputs: int, host: ScriptHost,
+                 on_done: Callable[[Job], None], variadic: int = -1) -> None:
+        super().__init__(script.stats, inputs, on_done)
+        self.script = script
+        self.function = function
+        self.keys = keys
+        self.args = args
+        self.n_outputs = n_outputs
+        self.host = host
+        # Entry points get (tensors, keys, args); other functions (AI.SCRIPTSET scripts)
+        # take the tensors positionally.
+        self.entry_point = function in script.entry_points
+        self.variadic = variadic
+
+    def compute(self) -> None:
+        arrays = self.script.handle.run(
+            self.function, [t.array for t in self.inputs], self.keys, self.args,
+            self.n_outputs, self.host, self.entry_point, self.variadic,
+        )
+        self.outputs = [Tensor.from_array(a) for a in arrays]

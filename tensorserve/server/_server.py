@@ -9,6 +9,7 @@ import resource
 import signal
 import socket
 import sys
+import threading
 from typing import Final
 
 from .. import __version__
@@ -42,6 +43,7 @@ class Server:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.state.loop = loop
+        self.state.loop_thread = threading.get_ident()
         self._stopping = asyncio.Event()
         _raise_fd_limit(self.config.maxclients)
         state = self.state

@@ -33,6 +33,7 @@ class RunStats:
     # decide whether a run is cheap enough to do inline on the event loop.
     recent_ns: float = 0.0
     recent_bytes: float = 0.0
+    inline_ok: bool = True  # False once an inline run took far longer than predicted
 
     def reset(self) -> None:
         self.duration_ns = self.samples = self.calls = self.errors = self.queue_wait_ns = 0
@@ -48,7 +49,7 @@ class RunStats:
         """Expected run time for ``input_bytes`` of input; inf until a run was seen.
         Scaled up (never down) with the input size, so a big input to a model seen
         only with small ones is not mistaken for a cheap run."""
-        if self.recent_ns == 0.0:
+        if self.recent_ns == 0.0 or not self.inline_ok:
             return float("inf")
         scale = input_bytes / self.recent_bytes if self.recent_bytes else 1.0
         return self.recent_ns * max(1.0, scale)

@@ -9,9 +9,10 @@ counting its elements, anything else one (RedisAI's torch_c.cpp does the same).
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import torch
@@ -52,13 +53,20 @@ def _torch_device(device: Device) -> torch.device:
     return torch.device("cuda", device.index)
 
 
-def _one_line(e: BaseException) -> str:
+# "RuntimeError: " prefixes (doubled when one of our Python ops raised) before a reason.
+_ERROR_PREFIX: Final = re.compile(r"^(?:(?:RuntimeError|builtins\.\w+): )+")
+
+
+def one_line(e: BaseException) -> str:
+    """The reason in a torch exception, on one line."""
     text = str(e).strip() or type(e).__name__
-    if text.startswith("The following operation failed in the TorchScript interpreter"):
-        # A TorchScript traceback: the reason is its last line ("RuntimeError: ...").
-        return text.rsplit("\n", 1)[-1].strip()
+    if "Traceback of TorchScript" in text:
+        # A TorchScript traceback: the reason is its last line; an exception raised by
+        # one of our Python ops (scripts' redis.execute) is followed by "At: ...".
+        text = text.split("\n\nAt:\n", 1)[0]
+        return _ERROR_PREFIX.sub("", text.rsplit("\n", 1)[-1].strip())
     # torch appends C++ context after the first blank line; the first part is the reason.
-    return text.split("\n\n", 1)[0]
+    return " ".join(text.split("\n\n", 1)[0].split())
 
 
 class TorchModel:
@@ -100,7 +108,7 @@ class TorchModel:
         except BackendError:
             raise
         except Exception as e:
-            raise BackendError(_one_line(e)) from None
+            raise BackendError(one_line(e)) from None
 
 
 def _flatten(value: Any, out: list[torch.Tensor]) -> None:
@@ -126,9 +134,15 @@ class TorchBackend:
         try:
             module = torch.jit.load(io.BytesIO(blob), map_location=dev)
         except Exception as e:
-            raise BackendError(_one_line(e)) from None
+            raise BackendError(one_line(e)) from None
         module.eval()
         return TorchModel(module, dev)
+
+    def load_script(self, source: str, device: Device, options: BackendOptions) -> Any:
+        from ._torch_script import compile_script  # registers the redis ops on first use
+
+        _apply_threads(options)
+        return compile_script(source, _torch_device(device))
 
 
 def create() -> TorchBackend:

@@ -1,0 +1,164 @@
+"""DAG execution: a plan of tensor ops over versioned slots, run one device at a time.
+
+The command layer parses AI.DAGEXECUTE into a :class:`Dag` on the loop thread: every
+output (a TENSORSET, a model or script output) gets a new slot, so a name written twice
+has two versions and each op reads the version current at its position (RedisAI's
+dag.c). LOAD and TENSORSET values are filled in at parse time; TENSORGETs are read at
+reply time. Only model and script ops run on workers.
+
+Compute ops are grouped by device queue. A :class:`DagStep` job runs, in order, the ops
+of one queue whose inputs are ready, and stops at the first that waits for another
+device (or at an error). Coordination stays on the loop thread: when a step is handed
+back, the DAG submits a step for every idle queue whose next op has become ready. So
+independent ops on different devices run in parallel, a worker never waits for another
+worker (no deadlock between DAGs sharing queues), and no lock is needed: a slot is
+written by exactly one op, and a queue has at most one step in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BareError, ReplyError
+from ..store.tensor import Tensor
+from .backend import BackendError
+from .jobs import WRONG_OUTPUT_COUNT, Job
+
+if TYPE_CHECKING:
+    from ..store.model import Model
+    from ..store.script import Script
+    from .backend import ScriptHost
+
+__all__ = ["Dag", "DagOp", "DagStep"]
+
+log = logging.getLogger("tensorserve.runtime")
+
+
+class DagOp:
+    """One op of a DAG. ``kind``: "set", "get", "model" or "script"."""
+
+    __slots__ = ("args", "done", "duration_ns", "error", "fmt", "function", "inputs",
+                 "keys", "kind", "outputs", "queue", "target", "variadic")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.queue = ""  # device queue of a model / script op
+        self.inputs: list[int] = []  # slot indices
+        self.outputs: list[int] = []
+        self.target: Model | Script | None = None
+        self.function = ""
+        self.keys: list[str] = []
+        self.args: list[str] = []
+        self.variadic = -1
+        self.fmt = 0  # TENSORGET format flags
+        self.done = False
+        self.error: ReplyError | None = None
+        self.duration_ns = 0
+
+    @property
+    def computes(self) -> bool:
+        return self.kind in ("model", "script")
+
+
+class Dag:
+    """A parsed DAG: slots, ops, and per-queue progress (loop thread, but for the
+    slots and op results a running step writes)."""
+
+    def __init__(self) -> None:
+        self.slots: list[Tensor | None] = []
+        self.names: dict[bytes, int] = {}  # name -> its latest slot
+        self.ops: list[DagOp] = []
+        self.by_queue: dict[str, list[DagOp]] = {}
+        self.cursor: dict[str, int] = {}
+        self.running: set[str] = set()
+        self.failed = False
+        self.host: ScriptHost | None = None
+
+    # -- building (loop thread) --------------------------------------------------------
+    def new_slot(self, name: bytes, value: Tensor | None = None) -> int:
+        self.slots.append(value)
+        self.names[name] = len(self.slots) - 1
+        return len(self.slots) - 1
+
+    def add(self, op: DagOp) -> None:
+        self.ops.append(op)
+        if op.computes:
+            self.by_queue.setdefault(op.queue, []).append(op)
+            self.cursor.setdefault(op.queue, 0)
+
+    # -- progress (loop thread) --------------------------------------------------------
+    def finished(self) -> bool:
+        if self.running:
+            return False
+        if self.failed:
+            return True
+        return all(self.cursor[q] == len(ops) for q, ops in self.by_queue.items())
+
+    def ready_queues(self) -> list[str]:
+        """Idle queues whose next op has all its inputs."""
+        if self.failed:
+            return []
+        out = []
+        for q, ops in self.by_queue.items():
+            i = self.cursor[q]
+            if q not in self.running and i < len(ops):
+                if all(self.slots[s] is not None for s in ops[i].inputs):
+                    out.append(q)
+        return out
+
+    # -- running one op (worker thread) ------------------------------------------------
+    def run_op(self, op: DagOp) -> None:
+        start = time.perf_counter_ns()
+        try:
+            arrays = [self.slots[s].array for s in op.inputs]  # type: ignore[union-attr]
+            target: Any = op.target
+            if op.kind == "model":
+                outs = target.handle.run(arrays)
+                if len(outs) != len(op.outputs):
+                    raise ReplyError(WRONG_OUTPUT_COUNT)
+            else:
+                outs = target.handle.run(
+                    op.function, arrays, op.keys, op.args, len(op.outputs), self.host,
+                    op.function in target.entry_points, op.variadic,
+                )
+            tensors = [Tensor.from_array(a) for a in outs]
+            for s, t in zip(op.outputs, tensors, strict=True):
+                self.slots[s] = t
+        except BackendError as e:
+            op.error = BareError(str(e))
+        except ReplyError as e:
+            op.error = e
+        except Exception:
+            log.exception("DAG op failed")
+            op.error = ReplyError("internal error")
+        if op.error is not None:
+            self.failed = True
+        op.duration_ns = time.perf_counter_ns() - start
+        op.done = True
+
+
+class DagStep(Job):
+    """Run the ready ops of one queue of a DAG, in order."""
+
+    __slots__ = ("dag", "queue")
+
+    def __init__(self, dag: Dag, queue: str, on_done: Callable[[Job], None],
+                 deadline: float = 0.0) -> None:
+        super().__init__(on_done, deadline)
+        self.dag = dag
+        self.queue = queue
+
+    def compute(self) -> None:
+        dag = self.dag
+        ops = dag.by_queue[self.queue]
+        i = dag.cursor[self.queue]
+        while i < len(ops) and not dag.failed and not self.cancelled:
+            op = ops[i]
+            if any(dag.slots[s] is None for s in op.inputs):
+                break  # waits for another device; the loop resubmits this queue
+            dag.run_op(op)
+            i += 1
+        dag.cursor[self.queue] = i
