@@ -2,8 +2,8 @@
 
 Builds four small models (an MLP 784-256-10 and a two-layer conv net on 1x1x28x28, each
 as TorchScript and as ONNX), starts redis-server and two tensorserve servers (default
-flags, and ``--inline-run-max-us 0`` so that every run goes through a worker thread),
-each on a free port with persistence off, and measures in one run, interleaved:
+flags, and ``--inline-run-max-us 0`` so that every run goes through a worker thread;
+``--variant`` adds more), each on a free port with persistence off, and measures in one run, interleaved:
 
 - latency at concurrency 1 with redis-py (hiredis parser, RESP2): the pipelined triple
   AI.TENSORSET + AI.MODELEXECUTE + AI.TENSORGET BLOB in one round trip on each
@@ -21,8 +21,9 @@ repetition, and its ratio to redis-server's GET round trip p50 from the same rep
 (median over repetitions), against the target ratio <= 2.
 
     python bench/model_bench.py                  # full run (~8 minutes on 2 cores)
-    python bench/model_bench.py --quick          # smoke run (~30 s)
+    python bench/model_bench.py --quick          # smoke run (~40 s)
     python bench/model_bench.py --models mlp-onnx --concurrency 1,8 --ts-args "--intra-op-parallelism 1"
+    python bench/model_bench.py --variant "intra1=--intra-op-parallelism 1" --name model-intra1
 
 Writes bench/results/model.json and bench/results/model.md (``--out``, ``--name``).
 """
@@ -30,6 +31,7 @@ Writes bench/results/model.json and bench/results/model.md (``--out``, ``--name`
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import io
 import json
@@ -45,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -60,13 +62,13 @@ MODEL_IDS = ("mlp-torch", "mlp-onnx", "cnn-torch", "cnn-onnx")
 SHAPES: dict[str, tuple[int, ...]] = {"mlp": (1, 784), "cnn": (1, 1, 28, 28)}
 # tensorserve servers run side by side: name -> extra flags (``--variant`` adds more).
 VARIANTS: dict[str, list[str]] = {"default": [], "inline0": ["--inline-run-max-us", "0"]}
+GET_KEY = "bench:k"
 
 
 def blocks_for(variants: list[str]) -> list[str]:
     """Latency blocks measured for each model in each repetition (order alternates)."""
     return ["raw", "backend", *(f"ts:{v}" for v in variants), "redis_get", "ts_get",
             "redis_triple"]
-GET_KEY = "bench:k"
 
 
 @dataclass
@@ -149,17 +151,14 @@ def build_models(ids: list[str], threads: int) -> list[ModelCase]:
             torch.jit.save(torch.jit.script(module), buf)
             blob = buf.getvalue()
             loaded = torch.jit.load(io.BytesIO(blob))
-
-            def raw(m: Any = loaded, t: Any = xt) -> object:
-                return m(t)
-
+            raw: Callable[[], object] = functools.partial(loaded, xt)
             with torch.inference_mode():
                 expected = loaded(xt).numpy().copy()
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated
-                torch.onnx.export(module, (xt,), buf, input_names=["x"], output_names=["y"],
-                                  opset_version=17, dynamo=False)
+                torch.onnx.export(module, (xt,), cast(Any, buf), input_names=["x"],
+                                  output_names=["y"], opset_version=17, dynamo=False)
             blob = buf.getvalue()
             so = ort.SessionOptions()
             if threads > 0:
@@ -167,18 +166,13 @@ def build_models(ids: list[str], threads: int) -> list[ModelCase]:
             session = ort.InferenceSession(blob, sess_options=so,
                                            providers=["CPUExecutionProvider"])
             feed = {"x": x}
-
-            def raw(s: Any = session, f: dict[str, np.ndarray] = feed) -> object:
-                return s.run(None, f)
-
+            raw = functools.partial(session.run, None, feed)
             expected = np.asarray(session.run(None, feed)[0])
         handle = _tensorserve_backend(backend, blob)
         backend_run: Callable[[], object] | None = None
         if handle is not None:
             stored = np.frombuffer(x.tobytes(), dtype=np.float32).reshape(shape)  # read-only
-
-            def backend_run(h: Any = handle, a: np.ndarray = stored) -> object:
-                return h.run([a])
+            backend_run = functools.partial(handle.run, [stored])
 
         cases.append(ModelCase(model_id, net, backend, f"bench:{model_id}", shape, blob, x,
                                expected, raw, backend_run))
@@ -577,10 +571,11 @@ def markdown(meta: dict[str, Any], lat: list[LatSummary], tput: list[dict[str, A
         for (model, server), by_c in rows.items():
             cells = []
             for c in concs:
-                t = by_c.get(c)
-                cells.append("-" if t is None else
-                             f"{fmt(t['server_cpu_us'], '.0f')} / {fmt(t['client_cpu_us'], '.0f')}"
-                             f"; {fmt(t['p50_us'], '.0f')} / {fmt(t['p99_us'], '.0f')}")
+                point = by_c.get(c)
+                cells.append("-" if point is None else
+                             f"{fmt(point['server_cpu_us'], '.0f')} / "
+                             f"{fmt(point['client_cpu_us'], '.0f')}; "
+                             f"{fmt(point['p50_us'], '.0f')} / {fmt(point['p99_us'], '.0f')}")
             lines.append(f"| {model} | {server} | " + " | ".join(cells) + " |")
     errors = [(t["model"], t["server"], t["concurrency"], e) for t in tput for e in t["errors"]]
     if errors:
@@ -612,8 +607,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds per throughput point (default 1.5)")
     ap.add_argument("--concurrency", default=None,
                     help=f"comma-separated client counts (default {','.join(map(str, CONCURRENCY))})")
-    ap.add_argument("--ts-args", default="", help="extra flags for both tensorserve servers, "
-                    "e.g. '--intra-op-parallelism 1' (also applied to the in-process engines)")
+    ap.add_argument("--ts-args", default="", help="extra flags for every tensorserve server, "
+                    "e.g. '--intra-op-parallelism 1' (also applied to the in-process engines; "
+                    "a --variant's flags are not)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
                     help="one more tensorserve server run side by side, e.g. "
                     "'intra1=--intra-op-parallelism 1' (repeatable)")
@@ -704,8 +700,8 @@ def main(argv: list[str] | None = None) -> int:
             fns[(case.id, "raw")] = case.raw
             if case.backend_run is not None:
                 fns[(case.id, "backend")] = case.backend_run
-            fns[(case.id, "redis_get")] = lambda r=clients["redis"]: r.get(GET_KEY)
-            fns[(case.id, "ts_get")] = lambda r=clients["default"]: r.get(GET_KEY)
+            fns[(case.id, "redis_get")] = functools.partial(clients["redis"].get, GET_KEY)
+            fns[(case.id, "ts_get")] = functools.partial(clients["default"].get, GET_KEY)
             fns[(case.id, "redis_triple")] = redis_triple(clients["redis"], case)
             with torch.inference_mode():
                 for block in blocks_for(names):
@@ -724,16 +720,16 @@ def main(argv: list[str] | None = None) -> int:
                 order.reverse()
             for case in cases:
                 for block in order:
-                    fn = fns.get((case.id, block))
-                    if fn is None:
+                    call = fns.get((case.id, block))
+                    if call is None:
                         continue
                     port = servers[block[3:]].port if block.startswith("ts:") else 0
                     before = run_counts(port, case.key) if port else (0, 0)
                     if block in ("raw", "backend"):
                         with torch.inference_mode():
-                            ns = time_calls(fn, samples)
+                            ns = time_calls(call, samples)
                     else:
-                        ns = time_calls(fn, samples)
+                        ns = time_calls(call, samples)
                     after = run_counts(port, case.key) if port else (0, 0)
                     pooled.setdefault((case.id, block), []).extend(ns)
                     ns.sort()

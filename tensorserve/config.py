@@ -70,14 +70,18 @@ class Config:
     pidfile: str = ""
     # RedisAI's module options (src/config/config.c), as server flags.
     threads_per_queue: int = 1  # worker threads per device run queue
-    intra_op_parallelism: int = 0  # 0: the backend's default
+    # 1, not the backend's default (a thread per core): on a server parallelism comes
+    # from concurrent runs and queues, and a per-core pool per engine oversubscribes the
+    # cores the loop and other runs need (bench/README.md: cnn-torch 823 -> 2,178
+    # inferences/s on 2 cores). 0 asks for the backend's default.
+    intra_op_parallelism: int = 1
     inter_op_parallelism: int = 0
     model_chunk_size: int = 511 * 1024 * 1024  # AI.MODELGET splits bigger blobs
     backendspath: str = ""  # accepted and remembered (backends are Python packages)
     # A run predicted to take at most this long (from the model's recent runs) is done
     # on the event loop when its device queue is idle: a hand-off to a worker and back
     # costs more than that (bench/README.md). 0 sends every run to a worker.
-    inline_run_max_us: int = 100
+    inline_run_max_us: int = 250
     # tensorserve's own knobs (no redis-server equivalent).
     reader: str = "auto"  # auto | hiredis | python
     event_loop: str = "auto"  # auto | uvloop | asyncio

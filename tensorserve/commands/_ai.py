@@ -128,10 +128,7 @@ def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[by
             and job.stats.predict_ns(job.input_bytes) <= limit_ns):
         job.enqueued_ns = time.perf_counter_ns()
         job.execute()
-        if job.duration_ns > _INLINE_SURPRISE * limit_ns:
-            # Far slower than its history said: its cost depends on more than input
-            # size (values, a loop count). Never hold the event loop for it again.
-            job.stats.inline_ok = False
+        job.stats.inline_surprise(job.duration_ns > _INLINE_SURPRISE * limit_ns)
         return _complete(c, db, outputs, job)
     return submit(c, queue, job, timeout_ms)
 

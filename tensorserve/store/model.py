@@ -9,7 +9,7 @@ with new statistics (RedisAI resets the stats on overwrite too).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._keyspace import TYPE_NAMES
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ..runtime.device import Device
 
 __all__ = ["Model", "RunStats"]
+
+_SURPRISES_TO_STOP_INLINE: Final = 3
 
 
 @dataclass(slots=True)
@@ -33,7 +35,8 @@ class RunStats:
     # decide whether a run is cheap enough to do inline on the event loop.
     recent_ns: float = 0.0
     recent_bytes: float = 0.0
-    inline_ok: bool = True  # False once an inline run took far longer than predicted
+    inline_ok: bool = True  # False once inline runs kept taking far longer than predicted
+    surprises: int = 0  # consecutive such inline runs
 
     def reset(self) -> None:
         self.duration_ns = self.samples = self.calls = self.errors = self.queue_wait_ns = 0
@@ -41,9 +44,22 @@ class RunStats:
     def observe(self, duration_ns: int, input_bytes: int) -> None:
         if self.recent_ns == 0.0:
             self.recent_ns, self.recent_bytes = float(duration_ns), float(input_bytes)
-        else:
-            self.recent_ns += 0.2 * (duration_ns - self.recent_ns)
-            self.recent_bytes += 0.2 * (input_bytes - self.recent_bytes)
+            return
+        # A moving average that one outlier cannot drag far (a sample counts as at most
+        # 4x the current estimate): on a shared machine single runs stall for
+        # milliseconds, and the estimate should follow the typical run, not the stalls.
+        # A real slow-down still raises it by 1.6x per run.
+        sample = min(float(duration_ns), 4.0 * self.recent_ns)
+        self.recent_ns += 0.2 * (sample - self.recent_ns)
+        self.recent_bytes += 0.2 * (input_bytes - self.recent_bytes)
+
+    def inline_surprise(self, surprised: bool) -> None:
+        """Record whether an inline run took far longer than predicted. Three in a row
+        mean its cost depends on more than input size (values, a loop count): it is
+        never run on the event loop again. One alone is how a shared machine stalls."""
+        self.surprises = self.surprises + 1 if surprised else 0
+        if self.surprises >= _SURPRISES_TO_STOP_INLINE:
+            self.inline_ok = False
 
     def predict_ns(self, input_bytes: int) -> float:
         """Expected run time for ``input_bytes`` of input; inf until a run was seen.

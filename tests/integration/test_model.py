@@ -535,7 +535,7 @@ def test_info_modules_sections(c: redis.Redis, raw: Callable[[], RawClient]) -> 
     assert fields["low_level_API_version"] == "1"
     assert fields["rdb_version"] == "4"
     assert fields["threads_per_queue"] == "1"
-    assert fields["intra_op_parallelism"] == "0"
+    assert fields["intra_op_parallelism"] == "1"
     assert fields["inter_op_parallelism"] == "0"
     for name, version in models.engine_versions().items():
         assert fields[name] == version
