@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK, Raw
@@ -34,6 +34,8 @@ __all__ = [
     "count_error",
     "get_model",
     "get_tensor",
+    "get_typed",
+    "keyword",
     "no_transaction",
     "parse_run_timeout",
     "submit",
@@ -52,6 +54,7 @@ _BAD_TIMEOUT: Final = "Invalid value for TIMEOUT"
 # An inline run that takes this many times inline-run-max-us turns inlining off for
 # its model or script.
 _INLINE_SURPRISE: Final = 10
+T = TypeVar("T")
 _SET_UP: Final[weakref.WeakSet[ServerState]] = weakref.WeakSet()
 
 
@@ -67,22 +70,27 @@ def no_transaction(c: ClientState) -> None:
         raise ReplyError(_IN_TRANSACTION)
 
 
-def get_model(db: Database, key: bytes) -> Model:
+def keyword(arg: bytes) -> bytes:
+    """``arg`` upper-cased for matching option words (long arguments never match one)."""
+    return arg.upper() if len(arg) <= 20 else b""
+
+
+def get_typed(db: Database, key: bytes, cls: type[T], missing: str) -> T:
+    """The value at ``key``: ``ERR <missing>`` when absent, WRONGTYPE unless a ``cls``."""
     value = db.lookup(key)
     if value is None:
-        raise ReplyError(MODEL_EMPTY)
-    if value.__class__ is not Model:
+        raise ReplyError(missing)
+    if value.__class__ is not cls:
         raise WrongTypeError()
     return value
+
+
+def get_model(db: Database, key: bytes) -> Model:
+    return get_typed(db, key, Model, MODEL_EMPTY)
 
 
 def get_tensor(db: Database, key: bytes) -> Tensor:
-    value = db.lookup(key)
-    if value is None:
-        raise ReplyError(TENSOR_EMPTY)
-    if value.__class__ is not Tensor:
-        raise WrongTypeError()
-    return value
+    return get_typed(db, key, Tensor, TENSOR_EMPTY)
 
 
 def parse_run_timeout(arg: bytes) -> int:

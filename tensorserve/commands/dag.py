@@ -22,6 +22,7 @@ from ._ai import (
     TIMEDOUT,
     count_error,
     get_tensor,
+    keyword,
     no_transaction,
     parse_run_timeout,
     watch_clients,
@@ -43,9 +44,6 @@ _NA: Final = Raw(b"+NA\r\n")
 _SEP: Final = b"|>"
 _INPUT_MISSING: Final = "INPUT key cannot be found in DAG"
 
-
-def _upper(arg: bytes) -> bytes:
-    return arg.upper() if len(arg) <= 20 else b""
 
 
 def _keys_after(argv: list[bytes], pos: int, word: str, what: str) -> tuple[list[bytes], int]:
@@ -84,11 +82,11 @@ def _parse(c: ClientState, argv: list[bytes], readonly: bool, deprecated: bool) 
     dag = plan.dag
     db = c.db
     load: list[bytes] = []
-    keyword = False
+    any_keyword = False
     seen: set[bytes] = set()
     pos = 1
     while pos < argc and argv[pos] != _SEP:
-        word = _upper(argv[pos])
+        word = keyword(argv[pos])
         if word in seen:  # RedisAI takes each keyword once; again, it is unexpected
             word = b""
         seen.add(word)
@@ -115,8 +113,8 @@ def _parse(c: ClientState, argv: list[bytes], readonly: bool, deprecated: bool) 
         else:
             raise ReplyError("Invalid DAG command. Unexpected argument:  "
                              + argv[pos].decode("utf-8", "replace"))
-        keyword = True
-    if not deprecated and not keyword:
+        any_keyword = True
+    if not deprecated and not any_keyword:
         raise ReplyError("AI.DAGEXECUTE and AI.DAGEXECUTE_RO commands must contain at least "
                          "one out of ROUTING, LOAD, PERSIST keywords")
     for key in load:
@@ -346,7 +344,7 @@ def _dag_keys(argv: list[bytes]) -> list[bytes]:
     keys: list[bytes] = []
     pos = 1
     while pos < len(argv) and argv[pos] != _SEP:
-        word = _upper(argv[pos])
+        word = keyword(argv[pos])
         if word in (b"LOAD", b"PERSIST") and pos + 1 < len(argv) and argv[pos + 1].isdigit():
             n = int(argv[pos + 1])
             keys += argv[pos + 2:pos + 2 + n]
@@ -354,7 +352,7 @@ def _dag_keys(argv: list[bytes]) -> list[bytes]:
         else:
             pos += 1
     for i, arg in enumerate(argv[:-1]):
-        if _upper(arg) in (b"AI.MODELEXECUTE", b"AI.SCRIPTEXECUTE", b"AI.MODELRUN",
+        if keyword(arg) in (b"AI.MODELEXECUTE", b"AI.SCRIPTEXECUTE", b"AI.MODELRUN",
                            b"AI.SCRIPTRUN"):
             keys.append(argv[i + 1])
     return keys

@@ -23,6 +23,7 @@ from ..store.model import Model
 from ._ai import (
     get_model,
     get_tensor,
+    keyword,
     no_transaction,
     parse_run_timeout,
     submit_model_run,
@@ -44,9 +45,6 @@ _OPTION_WORDS: Final = frozenset(
 )
 
 
-def _upper(arg: bytes) -> bytes:
-    return arg.upper() if len(arg) <= 16 else b""
-
 
 def _unsigned(arg: bytes, what: str) -> int:
     """AC_GetUnsignedLongLong: digits only, fits 64 bits."""
@@ -62,11 +60,11 @@ class _StoreArgs:
                  "tag")
 
     def __init__(self, argv: list[bytes], deprecated: bool = False) -> None:
-        backend = _upper(argv[2]).decode("latin-1")
+        backend = keyword(argv[2]).decode("latin-1")
         if backend not in KNOWN_BACKENDS:
             raise ReplyError(_UNSUPPORTED_BACKEND)
         self.backend = backend
-        if _upper(argv[3]) in _OPTION_WORDS:
+        if keyword(argv[3]) in _OPTION_WORDS:
             raise ReplyError(INVALID_DEVICE)
         device = parse_device(argv[3])
         if device is None:
@@ -75,13 +73,13 @@ class _StoreArgs:
         argc = len(argv)
         pos = 4
         self.tag = b""
-        if pos < argc and _upper(argv[pos]) == b"TAG":
+        if pos < argc and keyword(argv[pos]) == b"TAG":
             if pos + 1 >= argc:
                 raise ReplyError(_MISSING_BLOB)
             self.tag = argv[pos + 1]
             pos += 2
         self.batchsize = self.minbatchsize = self.minbatchtimeout = 0
-        if pos < argc and _upper(argv[pos]) == b"BATCHSIZE":
+        if pos < argc and keyword(argv[pos]) == b"BATCHSIZE":
             if deprecated and backend == "TFLITE":  # MODELSET refuses the word itself
                 raise ReplyError("Auto-batching not supported by the TFLITE backend")
             self.batchsize = _unsigned(argv[pos + 1] if pos + 1 < argc else b"", "BATCHSIZE")
@@ -90,7 +88,7 @@ class _StoreArgs:
         # only a non-zero one (its AOF rewrite emits "BATCHSIZE 0 MINBATCHSIZE 0
         # MINBATCHTIMEOUT 0" for every model, REDISAI.md 2.6); MODELSET (deprecated.c)
         # refuses the word itself, and says "without BATCHSIZE" first.
-        if pos < argc and _upper(argv[pos]) == b"MINBATCHSIZE":
+        if pos < argc and keyword(argv[pos]) == b"MINBATCHSIZE":
             if deprecated and not self.batchsize:
                 raise ReplyError("MINBATCHSIZE specified without BATCHSIZE")
             self.minbatchsize = _unsigned(argv[pos + 1] if pos + 1 < argc else b"",
@@ -98,7 +96,7 @@ class _StoreArgs:
             if self.minbatchsize and not self.batchsize:
                 raise ReplyError("MINBATCHSIZE specified without BATCHSIZE")
             pos += 2
-        if pos < argc and _upper(argv[pos]) == b"MINBATCHTIMEOUT":
+        if pos < argc and keyword(argv[pos]) == b"MINBATCHTIMEOUT":
             if deprecated and not self.batchsize:
                 raise ReplyError("MINBATCHTIMEOUT specified without BATCHSIZE")
             if deprecated and not self.minbatchsize:
@@ -116,7 +114,7 @@ def _skip_tf_names(argv: list[bytes], pos: int) -> int:
     arguments still parse with RedisAI's errors before that is said)."""
     argc = len(argv)
     for word in (b"INPUTS", b"OUTPUTS"):
-        if pos >= argc or _upper(argv[pos]) != word:
+        if pos >= argc or keyword(argv[pos]) != word:
             raise ReplyError(f"{word.decode()} not specified for TF")
         pos += 1
         what = "input_count" if word == b"INPUTS" else "output_count"
@@ -172,11 +170,11 @@ def modelstore(c: ClientState, argv: list[bytes]) -> Any:
         raise ReplyError(_MISSING_BLOB)
     if args.backend == "TF":
         pos = _skip_tf_names(argv, pos)
-    elif _upper(argv[pos]) != b"BLOB":
-        if _upper(argv[pos]) == b"INPUTS":
+    elif keyword(argv[pos]) != b"BLOB":
+        if keyword(argv[pos]) == b"INPUTS":
             raise ReplyError(_NO_INPUTS_HERE)
         raise ReplyError(_EXPECTED_BLOB)
-    if pos >= argc or _upper(argv[pos]) != b"BLOB":
+    if pos >= argc or keyword(argv[pos]) != b"BLOB":
         raise ReplyError(_EXPECTED_BLOB)
     return _store(c, argv, args, pos + 1)
 
@@ -194,13 +192,13 @@ def modelset(c: ClientState, argv: list[bytes]) -> Any:
     # As RedisAI's ModelSetCommand: what comes before BLOB is TF's INPUTS/OUTPUTS and
     # is skipped for the other backends (redisai-py's modelset sends TAG after
     # BATCHSIZE, where RedisAI does not look for it, and that must still store).
-    blob_at = next((i for i in range(pos, argc) if _upper(argv[i]) == b"BLOB"), argc)
+    blob_at = next((i for i in range(pos, argc) if keyword(argv[i]) == b"BLOB"), argc)
     if args.backend == "TF":
         if blob_at == pos:
             raise ReplyError("Insufficient arguments, INPUTS and OUTPUTS not specified")
-        if _upper(argv[pos]) != b"INPUTS":
+        if keyword(argv[pos]) != b"INPUTS":
             raise ReplyError("INPUTS not specified")
-        if not any(_upper(a) == b"OUTPUTS" for a in argv[pos + 1:blob_at]):
+        if not any(keyword(a) == b"OUTPUTS" for a in argv[pos + 1:blob_at]):
             raise ReplyError("OUTPUTS not specified")
     if blob_at + 1 >= argc:
         raise ReplyError(_MISSING_BLOB)
@@ -223,7 +221,7 @@ def modelget(c: ClientState, argv: list[bytes]) -> Any:
     if not 2 <= argc <= 4:
         raise wrong_arity(argv)
     model = get_model(c.db, argv[1])
-    words = {_upper(a) for a in argv[2:]}
+    words = {keyword(a) for a in argv[2:]}
     meta, blob = b"META" in words, b"BLOB" in words  # anything else is ignored
     if not meta and not blob:
         meta = blob = True
@@ -286,7 +284,7 @@ def parse_modelexecute(db: Database, argv: list[bytes], in_dag: bool = False) ->
     (model_commands_parser.c); the model is looked up first."""
     argc = len(argv)
     model = get_model(db, argv[1])
-    if argc < 3 or _upper(argv[2]) != b"INPUTS":
+    if argc < 3 or keyword(argv[2]) != b"INPUTS":
         raise ReplyError("INPUTS not specified")
     n_in = _count(argv[3] if argc > 3 else b"", "input_count",
                   "Input count must be a positive integer")
@@ -298,7 +296,7 @@ def parse_modelexecute(db: Database, argv: list[bytes], in_dag: bool = False) ->
         raise ReplyError("number of input keys to AI.MODELEXECUTE command does not match "
                          "the number of given arguments")
     pos += n_in
-    if pos >= argc or _upper(argv[pos]) != b"OUTPUTS":
+    if pos >= argc or keyword(argv[pos]) != b"OUTPUTS":
         raise ReplyError("OUTPUTS not specified")
     pos += 1
     n_out = _count(argv[pos] if pos < argc else b"", "output_count",
@@ -314,7 +312,7 @@ def parse_modelexecute(db: Database, argv: list[bytes], in_dag: bool = False) ->
     timeout = 0
     if pos < argc:
         word = argv[pos]
-        if _upper(word) != b"TIMEOUT":
+        if keyword(word) != b"TIMEOUT":
             raise BareError("Invalid argument: " + word.decode("utf-8", "replace"))
         if in_dag:
             raise ReplyError("TIMEOUT not allowed within a DAG command")
@@ -351,7 +349,7 @@ def _count(arg: bytes, what: str, not_positive: str) -> int:
 
 
 def _run_keys(argv: list[bytes]) -> list[bytes]:
-    return [argv[1]] + [a for a in argv[2:] if _upper(a) not in (b"INPUTS", b"OUTPUTS")]
+    return [argv[1]] + [a for a in argv[2:] if keyword(a) not in (b"INPUTS", b"OUTPUTS")]
 
 
 @command("ai.modelrun", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
@@ -370,18 +368,18 @@ def parse_modelrun(db: Database, argv: list[bytes], in_dag: bool = False) -> Mod
     model = get_model(db, argv[1])
     pos = 2
     timeout = 0
-    if pos < argc and _upper(argv[pos]) == b"TIMEOUT":
+    if pos < argc and keyword(argv[pos]) == b"TIMEOUT":
         if in_dag:
             raise ReplyError("TIMEOUT not allowed within a DAG command")
         timeout = parse_run_timeout(argv[pos + 1] if pos + 1 < argc else b"")
         pos += 2
-    if pos >= argc or _upper(argv[pos]) != b"INPUTS":
+    if pos >= argc or keyword(argv[pos]) != b"INPUTS":
         raise ReplyError("INPUTS not specified")
     in_keys: list[bytes] = []
     out_keys: list[bytes] = []
     target = in_keys
     for arg in argv[pos + 1:]:
-        if target is in_keys and _upper(arg) == b"OUTPUTS":
+        if target is in_keys and keyword(arg) == b"OUTPUTS":
             target = out_keys
             continue
         target.append(arg)

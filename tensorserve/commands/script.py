@@ -19,6 +19,8 @@ from ..store.script import Script
 from ..store.tensor import Tensor
 from ._ai import (
     get_tensor,
+    get_typed,
+    keyword,
     no_transaction,
     parse_run_timeout,
     submit_run,
@@ -42,17 +44,9 @@ _MISMATCH_NAME: Final = {b"KEYS": "keys", b"INPUTS": "inputs", b"ARGS": "args",
                          b"OUTPUTS": "outputs"}
 
 
-def _upper(arg: bytes) -> bytes:
-    return arg.upper() if len(arg) <= 16 else b""
-
 
 def get_script(c: ClientState, key: bytes) -> Script:
-    value = c.db.lookup(key)
-    if value is None:
-        raise ReplyError(SCRIPT_EMPTY)
-    if value.__class__ is not Script:
-        raise WrongTypeError()
-    return value
+    return get_typed(c.db, key, Script, SCRIPT_EMPTY)
 
 
 def _compile(c: ClientState, key: bytes, device_arg: bytes, tag: bytes,
@@ -91,10 +85,10 @@ def scriptstore(c: ClientState, argv: list[bytes]) -> Any:
         raise wrong_arity(argv)
     pos = 3
     tag = b""
-    if _upper(argv[pos]) == b"TAG":
+    if keyword(argv[pos]) == b"TAG":
         tag = argv[pos + 1]
         pos += 2
-    if _upper(argv[pos]) != b"ENTRY_POINTS":
+    if keyword(argv[pos]) != b"ENTRY_POINTS":
         raise ReplyError(_MISSING_ENTRY_POINTS)
     pos += 1
     if pos >= argc or not argv[pos].isdigit():
@@ -103,7 +97,7 @@ def scriptstore(c: ClientState, argv: list[bytes]) -> Any:
     pos += 1
     entry_points = argv[pos:pos + n]
     pos += n
-    if len(entry_points) != n or pos >= argc or _upper(argv[pos]) != b"SOURCE":
+    if len(entry_points) != n or pos >= argc or keyword(argv[pos]) != b"SOURCE":
         raise ReplyError(_MISSING_SOURCE)
     if pos + 1 >= argc:
         raise ReplyError(_MISSING_SOURCE)
@@ -119,10 +113,10 @@ def scriptset(c: ClientState, argv: list[bytes]) -> Any:
         raise wrong_arity(argv)
     pos = 3
     tag = b""
-    if _upper(argv[pos]) == b"TAG":
+    if keyword(argv[pos]) == b"TAG":
         tag = argv[pos + 1]
         pos += 2
-    if pos + 1 >= argc or _upper(argv[pos]) != b"SOURCE":
+    if pos + 1 >= argc or keyword(argv[pos]) != b"SOURCE":
         raise ReplyError(_MISSING_SOURCE)
     return _compile(c, argv[1], argv[2], tag, [], argv[pos + 1])
 
@@ -133,7 +127,7 @@ def scriptget(c: ClientState, argv: list[bytes]) -> Any:
     if not 2 <= len(argv) <= 4:
         raise wrong_arity(argv)
     script = get_script(c, argv[1])
-    words = {_upper(a) for a in argv[2:]}
+    words = {keyword(a) for a in argv[2:]}
     meta, source = b"META" in words, b"SOURCE" in words
     if source and not meta:
         return script.source
@@ -181,14 +175,14 @@ def parse_scriptexecute(argv: list[bytes], in_dag: bool = False) -> ScriptCall:
     call = ScriptCall()
     call.function = argv[2].decode("utf-8", "replace")
     pos = 3
-    if not in_dag and (pos >= argc or _upper(argv[pos]) not in (b"KEYS", b"INPUTS")):
+    if not in_dag and (pos >= argc or keyword(argv[pos]) not in (b"KEYS", b"INPUTS")):
         raise ReplyError("KEYS or INPUTS scope must be provided first for AI.SCRIPTEXECUTE "
                          "command")
     seen: set[bytes] = set()
     targets = {b"KEYS": call.keys, b"INPUTS": call.inputs, b"ARGS": call.args,
                b"OUTPUTS": call.outputs}
     while pos < argc:
-        word = _upper(argv[pos])
+        word = keyword(argv[pos])
         if word in _SCOPES:
             if word in seen:
                 raise ReplyError(f"Already Encountered {word.decode()} scope in "
@@ -243,7 +237,7 @@ def parse_scriptrun(argv: list[bytes]) -> ScriptCall:
     inputs_done = timeout_set = False
     pos = 3
     while pos < argc:
-        word = _upper(argv[pos])
+        word = keyword(argv[pos])
         if word == b"TIMEOUT":
             if timeout_set:
                 raise ReplyError("Already encountered an TIMEOUT section in SCRIPTRUN")
