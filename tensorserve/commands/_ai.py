@@ -21,6 +21,7 @@ from ..runtime import Job, ModelRun, RunQueue, TensorJob
 from ..store.model import Model
 from ..store.tensor import Tensor
 from ._client import BLOCKED
+from ._dispatch import count_error
 
 if TYPE_CHECKING:
     from ..store import Database
@@ -31,7 +32,6 @@ __all__ = [
     "MODEL_EMPTY",
     "TENSOR_EMPTY",
     "TIMEDOUT",
-    "count_error",
     "get_model",
     "get_tensor",
     "get_typed",
@@ -232,9 +232,4 @@ def _complete(c: ClientState, db: Database, out_keys: list[bytes], job: Job) -> 
         db.set(key, tensor)
     return OK
 
-
-def count_error(server: ServerState, err: ReplyError) -> None:
-    stats = server.stats
-    stats.total_error_replies += 1
-    stats.errorstats[err.code] = stats.errorstats.get(err.code, 0) + 1
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._client import ClientState
     from ._server_state import ServerState
 
-__all__ = ["build_table", "call", "execute", "reject", "resolve", "run_batch"]
+__all__ = ["build_table", "call", "count_error", "execute", "reject", "resolve", "run_batch"]
 
 log = logging.getLogger("tensorserve.commands")
 
@@ -116,11 +116,11 @@ def reject(c: ClientState, err: ReplyError, spec: CommandSpec | None = None) -> 
         spec.stats.rejected_calls += 1
     if c.multi is not None:
         c.dirty_exec = True
-    _count_error(c.server, err)
+    count_error(c.server, err)
     return err
 
 
-def _count_error(server: ServerState, err: ReplyError) -> None:
+def count_error(server: ServerState, err: ReplyError) -> None:
     """total_error_replies and INFO errorstats (by error code)."""
     stats = server.stats
     stats.total_error_replies += 1
@@ -180,7 +180,7 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
 
 def _failed(server: ServerState, spec: CommandSpec, e: ReplyError) -> ReplyError:
     spec.stats.failed_calls += 1
-    _count_error(server, e)
+    count_error(server, e)
     return e
 
 
@@ -188,7 +188,7 @@ def _crashed(server: ServerState, spec: CommandSpec) -> ReplyError:
     log.exception("command %r failed", spec.name)
     spec.stats.failed_calls += 1
     err = ReplyError(_INTERNAL_ERROR)
-    _count_error(server, err)
+    count_error(server, err)
     server.stats.unexpected_error_replies += 1
     return err
 

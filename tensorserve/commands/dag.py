@@ -20,7 +20,6 @@ from ..runtime.dag import Dag, DagOp, DagStep
 from ..store.tensor import Tensor
 from ._ai import (
     TIMEDOUT,
-    count_error,
     get_tensor,
     keyword,
     no_transaction,
@@ -28,6 +27,7 @@ from ._ai import (
     watch_clients,
 )
 from ._client import BLOCKED, ClientState
+from ._dispatch import count_error
 from ._script_host import LoopScriptHost
 from ._spec import command
 from .model import parse_modelexecute, parse_modelrun

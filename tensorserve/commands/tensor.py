@@ -18,6 +18,7 @@ from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK
 from ..store.dtypes import lookup as lookup_dtype
 from ..store.tensor import Tensor
+from ._ai import wrong_arity
 from ._args import parse_int
 from ._client import ClientState
 from ._spec import command
@@ -39,17 +40,13 @@ _VALUES: Final = 4
 _FORMATS: Final = {b"META": _META, b"BLOB": _BLOB, b"VALUES": _VALUES}
 
 
-def _wrong_arity(argv: list[bytes]) -> ReplyError:
-    name = argv[0].decode("utf-8", "replace")
-    return ReplyError(f"wrong number of arguments for '{name}' command")
-
 
 @command("ai.tensorset", -1, "write denyoom", keys=(1, 1, 1), group="tensor",
          since="1.0.0", complexity="O(1)",
          summary="Stores a tensor as the value of a key.")
 def tensorset(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 4:
-        raise _wrong_arity(argv)
+        raise wrong_arity(argv)
     db = c.db
     key = argv[1]
     old = db.lookup(key)
@@ -103,7 +100,7 @@ def parse_tensorset(argv: list[bytes], cap: int) -> Tensor:
          summary="Returns a tensor's metadata, blob or values.")
 def tensorget(c: ClientState, argv: list[bytes]) -> Any:
     if not 2 <= len(argv) <= 4:
-        raise _wrong_arity(argv)
+        raise wrong_arity(argv)
     tensor = c.db.lookup(argv[1])
     if tensor is None:
         raise ReplyError(_EMPTY_KEY)

@@ -19,7 +19,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from .backend import BackendOptions
 from .jobs import Job
@@ -138,6 +137,3 @@ class Runtime:
     def stop(self) -> None:
         for q in self.queues.values():
             q.stop()
-
-    def info(self) -> dict[str, Any]:
-        return {name: len(q) for name, q in self.queues.items()}
