@@ -32,6 +32,7 @@ __all__ = [
     "MODEL_EMPTY",
     "TENSOR_EMPTY",
     "TIMEDOUT",
+    "count_run",
     "get_model",
     "get_tensor",
     "get_typed",
@@ -193,7 +194,8 @@ def _client_gone(c: ClientState) -> None:
             job.timer = None
 
 
-def _count(job: TensorJob) -> None:
+def count_run(job: TensorJob) -> None:
+    """Add a finished run to its model's or script's AI.INFO statistics."""
     stats = job.stats
     if not job.ran:
         return
@@ -214,7 +216,7 @@ def _complete(c: ClientState, db: Database, out_keys: list[bytes], job: Job) -> 
     if job.timer is not None:
         job.timer.cancel()
         job.timer = None
-    _count(job)
+    count_run(job)
     if job.cancelled:
         return None  # answered already (TIMEDOUT) or the client is gone
     if not job.ran:

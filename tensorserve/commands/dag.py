@@ -20,6 +20,7 @@ from ..runtime.dag import Dag, DagOp, DagStep
 from ..store.tensor import Tensor
 from ._ai import (
     TIMEDOUT,
+    count_run,
     get_tensor,
     keyword,
     no_transaction,
@@ -273,16 +274,9 @@ class _DagRun:
 
     def _count(self) -> None:
         for i, op in enumerate(self.plan.dag.ops):
-            if op.done and i not in self.counted:
+            if op.job is not None and i not in self.counted:
                 self.counted.add(i)
-                stats = op.target.stats  # type: ignore[union-attr]
-                stats.calls += 1
-                if op.error is not None:
-                    stats.errors += 1
-                else:
-                    stats.duration_ns += op.duration_ns
-                    first = self.plan.dag.slots[op.outputs[0]] if op.outputs else None
-                    stats.samples += first.batch_size if first is not None else 0
+                count_run(op.job)
 
     def _timed_out(self) -> None:
         self.timer = None

@@ -17,15 +17,13 @@ written by exactly one op, and a queue has at most one step in flight.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import BareError, ReplyError
+from ..errors import ReplyError
 from ..store.tensor import Tensor
-from .backend import BackendError
-from .jobs import WRONG_OUTPUT_COUNT, Job
+from .jobs import Job, ModelRun, ScriptRun, TensorJob
 
 if TYPE_CHECKING:
     from ..store.model import Model
@@ -34,14 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Dag", "DagOp", "DagStep"]
 
-log = logging.getLogger("tensorserve.runtime")
-
 
 class DagOp:
     """One op of a DAG. ``kind``: "set", "get", "model" or "script"."""
 
-    __slots__ = ("args", "done", "duration_ns", "error", "fmt", "function", "inputs",
-                 "keys", "kind", "outputs", "queue", "target", "variadic")
+    __slots__ = ("args", "fmt", "function", "inputs", "job", "keys", "kind", "outputs",
+                 "queue", "target", "variadic")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -54,13 +50,33 @@ class DagOp:
         self.args: list[str] = []
         self.variadic = -1
         self.fmt = 0  # TENSORGET format flags
-        self.done = False
-        self.error: ReplyError | None = None
-        self.duration_ns = 0
+        self.job: TensorJob | None = None  # the run, once it happened
 
     @property
     def computes(self) -> bool:
         return self.kind in ("model", "script")
+
+    @property
+    def done(self) -> bool:
+        return self.job is not None
+
+    @property
+    def error(self) -> ReplyError | None:
+        return self.job.error if self.job is not None else None
+
+    def make_job(self, inputs: list[Tensor], host: ScriptHost | None) -> TensorJob:
+        """The same run AI.MODELEXECUTE / AI.SCRIPTEXECUTE would queue (executed in
+        place by the DAG's step, so it is never handed back on its own)."""
+        target: Any = self.target
+        if self.kind == "model":
+            return ModelRun(target, inputs, _not_handed_back)
+        assert host is not None  # set when the DAG's first script op was parsed
+        return ScriptRun(target, self.function, inputs, self.keys, self.args,
+                         len(self.outputs), host, _not_handed_back, self.variadic)
+
+
+def _not_handed_back(job: Job) -> None:
+    raise AssertionError("a DAG op's run is reported through its DagStep")
 
 
 class Dag:
@@ -110,34 +126,18 @@ class Dag:
         return out
 
     # -- running one op (worker thread) ------------------------------------------------
-    def run_op(self, op: DagOp) -> None:
-        start = time.perf_counter_ns()
-        try:
-            arrays = [self.slots[s].array for s in op.inputs]  # type: ignore[union-attr]
-            target: Any = op.target
-            if op.kind == "model":
-                outs = target.handle.run(arrays)
-                if len(outs) != len(op.outputs):
-                    raise ReplyError(WRONG_OUTPUT_COUNT)
-            else:
-                outs = target.handle.run(
-                    op.function, arrays, op.keys, op.args, len(op.outputs), self.host,
-                    op.function in target.entry_points, op.variadic,
-                )
-            tensors = [Tensor.from_array(a) for a in outs]
-            for s, t in zip(op.outputs, tensors, strict=True):
-                self.slots[s] = t
-        except BackendError as e:
-            op.error = BareError(str(e))
-        except ReplyError as e:
-            op.error = e
-        except Exception:
-            log.exception("DAG op failed")
-            op.error = ReplyError("internal error")
-        if op.error is not None:
+    def run_op(self, op: DagOp, enqueued_ns: int) -> None:
+        # Every input slot is filled: the step checked before calling.
+        inputs = cast("list[Tensor]", [self.slots[s] for s in op.inputs])
+        job = op.make_job(inputs, self.host)
+        job.enqueued_ns = enqueued_ns
+        job.execute()
+        if job.error is not None:
             self.failed = True
-        op.duration_ns = time.perf_counter_ns() - start
-        op.done = True
+        else:
+            for s, t in zip(op.outputs, job.outputs, strict=True):
+                self.slots[s] = t
+        op.job = job  # last: the loop reads ``done`` only after the step is handed back
 
 
 class DagStep(Job):
@@ -155,10 +155,12 @@ class DagStep(Job):
         dag = self.dag
         ops = dag.by_queue[self.queue]
         i = dag.cursor[self.queue]
+        enqueued_ns = self.enqueued_ns  # the first op waited as long as the step did
         while i < len(ops) and not dag.failed and not self.cancelled:
             op = ops[i]
             if any(dag.slots[s] is None for s in op.inputs):
                 break  # waits for another device; the loop resubmits this queue
-            dag.run_op(op)
+            dag.run_op(op, enqueued_ns)
+            enqueued_ns = time.perf_counter_ns()
             i += 1
         dag.cursor[self.queue] = i
