@@ -91,34 +91,46 @@ class TorchModel:
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         try:
             with torch.inference_mode():
-                args = []
-                for a in inputs:
-                    if a.dtype == object:
-                        raise BackendError("STRING tensors are not supported by the TORCH backend")
-                    # A copy: the stored tensor's bytes are immutable, a model may write
-                    # to its inputs in place.
-                    t = torch.from_numpy(np.array(a, copy=True))
-                    if self.device.type != "cpu":
-                        t = t.to(self.device, non_blocking=True)
-                    args.append(t)
-                result = self.module(*args)
-                flat: list[torch.Tensor] = []
-                _flatten(result, flat)
-                return [t.detach().to("cpu").contiguous().numpy() for t in flat]
+                args = [to_torch(a, self.device, _NO_STRINGS) for a in inputs]
+                flat = flatten(self.module(*args))
+                if flat is None:
+                    raise BackendError("Model returned non-tensor values")
+                return [to_numpy(t) for t in flat]
         except BackendError:
             raise
         except Exception as e:
             raise BackendError(one_line(e)) from None
 
 
-def _flatten(value: Any, out: list[torch.Tensor]) -> None:
-    if isinstance(value, torch.Tensor):
-        out.append(value)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            _flatten(v, out)
-    else:
-        raise BackendError("Model returned non-tensor values")
+_NO_STRINGS: Final = "STRING tensors are not supported by the TORCH backend"
+
+
+def to_torch(a: np.ndarray, device: torch.device, no_strings: str) -> torch.Tensor:
+    """A torch copy of a stored tensor's array, on ``device``. A copy: the stored bytes
+    are immutable, and a model or script may write to its inputs in place."""
+    if a.dtype == object:
+        raise BackendError(no_strings)
+    t = torch.from_numpy(np.array(a, copy=True))
+    return t if device.type == "cpu" else t.to(device, non_blocking=True)
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """An output as a contiguous array in host memory."""
+    return t.detach().to("cpu").contiguous().numpy()
+
+
+def flatten(value: Any) -> list[torch.Tensor] | None:
+    """The tensors of a Tensor / tuple / list return value, in order; None when it
+    holds anything else."""
+    out: list[torch.Tensor] = []
+
+    def walk(v: Any) -> bool:
+        if isinstance(v, torch.Tensor):
+            out.append(v)
+            return True
+        return isinstance(v, (tuple, list)) and all(walk(x) for x in v)
+
+    return out if walk(value) else None
 
 
 class TorchBackend:

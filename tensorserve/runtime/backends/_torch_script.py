@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from ..backend import BackendError, ScriptHost
-from ._torch import one_line
+from ._torch import flatten, one_line, to_numpy, to_torch
 
+_NO_STRINGS: Final = "STRING tensors are not supported by TorchScript"
 _ENTRY_ARGS: Final = ["List[Tensor]", "List[str]", "List[str]"]
 _local = threading.local()
 
@@ -54,7 +55,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _model_execute(key: str, inputs: list[torch.Tensor], n_outputs: int) -> list[torch.Tensor]:
-    arrays = [t.detach().to("cpu").contiguous().numpy() for t in inputs]
+    arrays = [to_numpy(t) for t in inputs]
     outputs = _host().model_execute(key, arrays, n_outputs)
     return [torch.from_numpy(np.array(a, copy=True)) for a in outputs]
 
@@ -119,7 +120,7 @@ class TorchScript:
         _local.host = host
         try:
             with torch.inference_mode():
-                ts = [self._tensor(a) for a in tensors]
+                ts = [to_torch(a, self.device, _NO_STRINGS) for a in tensors]
                 if entry_point:
                     result = fn(ts, keys, args)
                 else:
@@ -137,27 +138,12 @@ class TorchScript:
             _local.host = None
         if n_outputs == 0:
             return []
-        flat: list[torch.Tensor] = []
-        if not _flatten(result, flat):
+        flat = flatten(result)
+        if flat is None:
             raise BackendError(f"Function returned non-tensor values{function}")
         if len(flat) != n_outputs:
             raise BackendError(f"Function returned unexpected number of outputs - {function}")
-        return [t.detach().to("cpu").contiguous().numpy() for t in flat]
-
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        if a.dtype == object:
-            raise BackendError("STRING tensors are not supported by TorchScript")
-        t = torch.from_numpy(np.array(a, copy=True))
-        return t if self.device.type == "cpu" else t.to(self.device)
-
-
-def _flatten(value: Any, out: list[torch.Tensor]) -> bool:
-    if isinstance(value, torch.Tensor):
-        out.append(value)
-        return True
-    if isinstance(value, (tuple, list)):
-        return all(_flatten(v, out) for v in value)
-    return False
+        return [to_numpy(t) for t in flat]
 
 
 def compile_script(source: str, device: torch.device) -> TorchScript:
