@@ -28,9 +28,23 @@ from typing import Any, Final, TypeVar
 from ..errors import WrongTypeError
 from ._zset import ZSet
 
-__all__ = ["TYPE_NAMES", "Database", "Keyspace", "now_ms", "type_name"]
+__all__ = ["TYPE_NAMES", "Database", "Keyspace", "Shared", "now_ms", "type_name"]
 
 T = TypeVar("T")
+
+class Shared:
+    """Base of immutable values (tensors, models, scripts): COPY and copy.deepcopy
+    share the object instead of duplicating it. A model's or script's statistics are
+    then counted in one place for both keys."""
+
+    __slots__ = ()
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
 
 # Python class of a value -> the name TYPE answers. Other modules add their types here.
 TYPE_NAMES: Final[dict[type, str]] = {

@@ -9,9 +9,9 @@ with new statistics (RedisAI resets the stats on overwrite too).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from ._keyspace import TYPE_NAMES
+from ._keyspace import TYPE_NAMES, Shared
 
 if TYPE_CHECKING:
     from ..runtime.backend import LoadedModel
@@ -72,7 +72,7 @@ class RunStats:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Model:
+class Model(Shared):
     backend: str  # "TORCH" | "ONNX"
     device: Device
     tag: bytes
@@ -90,12 +90,6 @@ class Model:
     @property
     def outputs(self) -> tuple[str, ...]:
         return self.handle.outputs
-
-    def __copy__(self) -> Model:
-        return self  # immutable (COPY shares it; the copy's runs count in one place)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Model:
-        return self
 
     def __repr__(self) -> str:
         return f"Model({self.backend}, {self.device.name})"

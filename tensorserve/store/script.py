@@ -4,9 +4,9 @@ AI.SCRIPTGET reports. Immutable but for ``stats`` (loop thread only)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._keyspace import TYPE_NAMES
+from ._keyspace import TYPE_NAMES, Shared
 from .model import RunStats
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ __all__ = ["Script"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Script:
+class Script(Shared):
     device: Device
     tag: bytes
     entry_points: tuple[str, ...]  # empty for scripts stored with AI.SCRIPTSET
@@ -25,12 +25,6 @@ class Script:
     handle: LoadedScript
     stats: RunStats = field(default_factory=RunStats)
     backend: str = "TORCH"  # what AI.INFO reports for scripts
-
-    def __copy__(self) -> Script:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Script:
-        return self
 
     def __repr__(self) -> str:
         return f"Script({self.device.name}, {list(self.entry_points)})"

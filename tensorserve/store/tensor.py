@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 
 from ..errors import ReplyError
-from ._keyspace import TYPE_NAMES
+from ._keyspace import TYPE_NAMES, Shared
 from .dtypes import DTYPES, DType, by_numpy
 
 __all__ = [
@@ -62,7 +62,7 @@ def too_large(nbytes: int, cap: int) -> ReplyError:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Tensor:
+class Tensor(Shared):
     """One AI_TENSOR value. Build it with :meth:`from_blob`, :meth:`from_values` or
     :meth:`zeros`; the fields never change after that."""
 
@@ -178,12 +178,6 @@ class Tensor:
         if kind == "bool":
             flat = flat.view(np.uint8)
         return flat.tolist()
-
-    def __copy__(self) -> Tensor:
-        return self  # immutable: COPY can share it
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
-        return self
 
     def __repr__(self) -> str:
         return f"Tensor({self.dtype.name}, {list(self.shape)})"
