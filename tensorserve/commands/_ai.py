@@ -19,6 +19,7 @@ from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK, Raw
 from ..runtime import Job, ModelRun, RunQueue, TensorJob
 from ..store.model import Model
+from ..store.script import Script
 from ..store.tensor import Tensor
 from ._client import BLOCKED
 from ._dispatch import count_error
@@ -42,6 +43,7 @@ __all__ = [
     "submit",
     "submit_model_run",
     "submit_run",
+    "tagged_keys",
     "watch_clients",
     "wrong_arity",
 ]
@@ -84,6 +86,13 @@ def get_typed(db: Database, key: bytes, cls: type[T], missing: str) -> T:
     if value.__class__ is not cls:
         raise WrongTypeError()
     return value
+
+
+def tagged_keys(db: Database, cls: type[Model] | type[Script]) -> list[list[bytes]]:
+    """AI._MODELSCAN / AI._SCRIPTSCAN: [key, tag] of every ``cls`` value, in this
+    database's insertion order (REDISAI.md: a deliberate difference)."""
+    return [[key, value.tag] for key, value in list(db.data.items())
+            if value.__class__ is cls]
 
 
 def get_model(db: Database, key: bytes) -> Model:

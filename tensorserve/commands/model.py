@@ -27,6 +27,7 @@ from ._ai import (
     no_transaction,
     parse_run_timeout,
     submit_model_run,
+    tagged_keys,
     wrong_arity,
 )
 from ._args import parse_int
@@ -397,7 +398,5 @@ def parse_modelrun(db: Database, argv: list[bytes], in_dag: bool = False) -> Mod
 def modelscan(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) != 1:
         raise wrong_arity(argv)
-    # Insertion order of this database's keys (REDISAI.md: a deliberate difference).
-    return [[key, value.tag] for key, value in list(c.db.data.items())
-            if value.__class__ is Model]
+    return tagged_keys(c.db, Model)
 

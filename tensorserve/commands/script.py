@@ -24,6 +24,7 @@ from ._ai import (
     no_transaction,
     parse_run_timeout,
     submit_run,
+    tagged_keys,
     wrong_arity,
 )
 from ._client import ClientState
@@ -76,6 +77,14 @@ def _compile(c: ClientState, key: bytes, device_arg: bytes, tag: bytes,
     return OK
 
 
+def _tag(argv: list[bytes]) -> tuple[bytes, int]:
+    """The optional ``TAG tag`` after ``key device`` (the callers' arity checks leave
+    room for it), and where the arguments go on."""
+    if keyword(argv[3]) == b"TAG":
+        return argv[4], 5
+    return b"", 3
+
+
 @command("ai.scriptstore", -1, "write denyoom", keys=(1, 1, 1), group="script",
          since="1.2.5", complexity="O(1)",
          summary="Stores a TorchScript script and its entry points under a key.")
@@ -83,11 +92,7 @@ def scriptstore(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if argc < 8:
         raise wrong_arity(argv)
-    pos = 3
-    tag = b""
-    if keyword(argv[pos]) == b"TAG":
-        tag = argv[pos + 1]
-        pos += 2
+    tag, pos = _tag(argv)
     if keyword(argv[pos]) != b"ENTRY_POINTS":
         raise ReplyError(_MISSING_ENTRY_POINTS)
     pos += 1
@@ -111,11 +116,7 @@ def scriptset(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if argc not in (5, 7):
         raise wrong_arity(argv)
-    pos = 3
-    tag = b""
-    if keyword(argv[pos]) == b"TAG":
-        tag = argv[pos + 1]
-        pos += 2
+    tag, pos = _tag(argv)
     if pos + 1 >= argc or keyword(argv[pos]) != b"SOURCE":
         raise ReplyError(_MISSING_SOURCE)
     return _compile(c, argv[1], argv[2], tag, [], argv[pos + 1])
@@ -324,5 +325,4 @@ def scriptrun(c: ClientState, argv: list[bytes]) -> Any:
 def scriptscan(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) != 1:
         raise wrong_arity(argv)
-    return [[key, value.tag] for key, value in list(c.db.data.items())
-            if value.__class__ is Script]
+    return tagged_keys(c.db, Script)
