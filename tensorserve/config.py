@@ -82,6 +82,12 @@ class Config:
     # on the event loop when its device queue is idle: a hand-off to a worker and back
     # costs more than that (bench/README.md). 0 sends every run to a worker.
     inline_run_max_us: int = 250
+    # Auto-batching: how long a batch held back by MINBATCHSIZE waits for more rows when
+    # its model has no MINBATCHTIMEOUT (RedisAI waits forever; a quiet client should not).
+    minbatch_timeout_default: int = 100  # ms
+    # Runs waiting for one device's workers (queued, running or being batched); past
+    # it, new runs are refused at once. 0: no cap.
+    queue_max_len: int = 10000
     # tensorserve's own knobs (no redis-server equivalent).
     reader: str = "auto"  # auto | hiredis | python
     event_loop: str = "auto"  # auto | uvloop | asyncio
@@ -263,6 +269,8 @@ PARAMS: Final[dict[str, Param]] = {
         _p("model-chunk-size", _int(1, 2**63 - 1), aliases=("model_chunk_size",)),
         _p("backendspath", str),
         _p("inline-run-max-us", _int(0, 10**9)),
+        _p("minbatch-timeout-default", _int(1, 10**9)),
+        _p("queue-max-len", _int(0, 2**63 - 1)),
         _p("reader", _enum("auto", "hiredis", "python"), mutable=False),
         _p("event-loop", _enum("auto", "uvloop", "asyncio"), mutable=False),
     )

@@ -44,6 +44,7 @@ __all__ = [
     "onnx_cuda_available",
     "onnx_reference",
     "reference",
+    "row_sum_torch",
     "slow_count",
     "slow_input",
     "slow_torch",
@@ -106,8 +107,13 @@ def _modules() -> dict[str, Any]:
                 y = torch.mm(y, self.w)
             return y
 
+    class RowSum(nn.Module):
+        # One row whatever the batch: breaks auto-batching's dim-0 contract.
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.sum(0, keepdim=True)
+
     return {"mlp": Mlp().eval(), "conv": Conv().eval(), "two_io": TwoIO().eval(),
-            "slow": Slow().eval()}
+            "slow": Slow().eval(), "row_sum": RowSum().eval()}
 
 
 @contextmanager
@@ -160,6 +166,12 @@ def two_io_torch() -> bytes:
 @cache
 def slow_torch() -> bytes:
     return _script("slow")
+
+
+@cache
+def row_sum_torch() -> bytes:
+    """Sums its input's rows into one: a model that does not keep dim 0."""
+    return _script("row_sum")
 
 
 def _onnx(name: str, example: np.ndarray) -> bytes:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK, Raw
-from ..runtime import Job, ModelRun, RunQueue, TensorJob
+from ..runtime import Job, ModelRun, TensorJob
+from ..runtime.batching import Signature, batch_key
 from ..store.model import Model
 from ..store.script import Script
 from ..store.tensor import Tensor
@@ -33,6 +34,7 @@ __all__ = [
     "MODEL_EMPTY",
     "TENSOR_EMPTY",
     "TIMEDOUT",
+    "block",
     "count_run",
     "get_model",
     "get_tensor",
@@ -40,7 +42,6 @@ __all__ = [
     "keyword",
     "no_transaction",
     "parse_run_timeout",
-    "submit",
     "submit_model_run",
     "submit_run",
     "tagged_keys",
@@ -116,17 +117,18 @@ def parse_run_timeout(arg: bytes) -> int:
 
 def submit_model_run(c: ClientState, model: Model, inputs: list[Tensor],
                      outputs: list[bytes], timeout_ms: int) -> Any:
-    """Run ``model`` for client ``c`` (see :func:`submit_run`)."""
+    """Run ``model`` for client ``c`` (see :func:`submit_run`); through the batcher
+    when the model batches and the inputs can join a batch."""
     job = ModelRun(model, inputs, _no_callback)
-    return submit_run(c, job, model.device.queue, outputs, timeout_ms,
-                      inline_ok=not model.batchsize)
+    return submit_run(c, job, model.device.queue, outputs, timeout_ms, batch_key(job))
 
 
 def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[bytes],
-               timeout_ms: int, inline_ok: bool = True) -> Any:
+               timeout_ms: int, batch: Signature | None = None) -> Any:
     """Run ``job`` for client ``c``, storing its outputs at ``outputs``: inline when it
-    is known to be cheap and its device is idle, otherwise on the device's queue (the
-    client is blocked and answered when the job is handed back)."""
+    is known to be cheap and its device is idle, otherwise on the device's queue, or
+    collected into a batch when ``batch`` (its batch key) is given. A queued client is
+    blocked and answered when the job is handed back."""
     db = c.db
 
     def done(finished: Job) -> None:
@@ -140,23 +142,31 @@ def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[by
 
     job.on_done = done
     server = c.server
-    queue = server.runtime.queue(queue_name)
+    runtime = server.runtime
+    queue = runtime.queue(queue_name)
     limit_ns = server.config.inline_run_max_us * 1000
-    if (inline_ok and limit_ns and queue.idle
+    if (batch is None and limit_ns and queue.idle
             and job.stats.predict_ns(job.input_bytes) <= limit_ns):
         job.enqueued_ns = time.perf_counter_ns()
         job.execute()
         job.stats.inline_surprise(job.duration_ns > _INLINE_SURPRISE * limit_ns)
         return _complete(c, db, outputs, job)
-    return submit(c, queue, job, timeout_ms)
+    runtime.check_room(queue_name)
+    block(c, job, timeout_ms)
+    if batch is not None:
+        assert isinstance(job, ModelRun)
+        runtime.batcher.add(job, batch)
+    else:
+        queue.submit(job)
+    return BLOCKED
 
 
 def _no_callback(job: Job) -> None:
     raise AssertionError("on_done is set by submit_run")
 
 
-def submit(c: ClientState, queue: RunQueue, job: Job, timeout_ms: int) -> Any:
-    """Queue ``job`` for client ``c`` and block the client until it is answered."""
+def block(c: ClientState, job: Job, timeout_ms: int) -> None:
+    """Block client ``c`` on ``job`` (about to be queued) and start its TIMEOUT."""
     server = c.server
     watch_clients(server)
     if timeout_ms:
@@ -164,8 +174,6 @@ def submit(c: ClientState, queue: RunQueue, job: Job, timeout_ms: int) -> Any:
         if server.loop is not None:
             job.timer = server.loop.call_later(timeout_ms / 1000.0, _timed_out, c, job)
     c.blocked_on = job
-    queue.submit(job)
-    return BLOCKED
 
 
 def watch_clients(server: ServerState) -> None:
@@ -215,7 +223,8 @@ def count_run(job: TensorJob) -> None:
     else:
         stats.duration_ns += job.duration_ns
         stats.samples += job.samples
-        stats.observe(job.duration_ns, job.input_bytes)
+        if not job.batched:  # a batch is observed once, as a whole (runtime/batching)
+            stats.observe(job.duration_ns, job.input_bytes)
 
 
 def _complete(c: ClientState, db: Database, out_keys: list[bytes], job: Job) -> Any:

@@ -118,6 +118,8 @@ class ServerState:
             BackendOptions(config.intra_op_parallelism, config.inter_op_parallelism),
             lambda: self.loop,
         )
+        self.runtime.configure(config.inline_run_max_us, config.minbatch_timeout_default,
+                               config.queue_max_len)
         self.on_shutdown.append(self.runtime.stop)
 
     def _apply_obuf_limits(self, config: Config) -> None:
@@ -137,6 +139,8 @@ class ServerState:
         old, self.config = self.config, config
         self.slowlog_ns = config.slowlog_log_slower_than * 1000
         self._apply_obuf_limits(config)
+        self.runtime.configure(config.inline_run_max_us, config.minbatch_timeout_default,
+                               config.queue_max_len)
         if old.slowlog_max_len != config.slowlog_max_len:
             self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
         if old.requirepass != config.requirepass and not config.requirepass:

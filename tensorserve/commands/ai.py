@@ -132,6 +132,42 @@ def _queues(s: ServerState) -> dict[str, Any]:
     return out
 
 
+def _batching(s: ServerState) -> dict[str, Any]:
+    """One line per live model stored with BATCHSIZE: what auto-batching achieved."""
+    out: dict[str, Any] = {}
+    dbs = s.keyspace.dbs
+    # Stored ones only: a model deleted or overwritten may live on while runs finish.
+    models = sorted((m for m in s.runtime.batching_models
+                     if any(db.data.get(m.key) is m for db in dbs)), key=lambda m: m.key)
+    for i, m in enumerate(models):
+        st = m.stats
+        fields: dict[str, Any] = {
+            "key": m.key.decode("utf-8", "replace").translate(_INFO_UNSAFE),
+            "batchsize": m.batchsize,
+            "minbatchsize": m.minbatchsize,
+            "minbatchtimeout": m.minbatchtimeout,
+            "calls": st.calls,
+            "batches": st.batches,
+            "batched_runs": st.batched_runs,
+            "batched_rows": st.batched_rows,
+            "avg_runs_per_batch": f"{st.batched_runs / st.batches:.2f}" if st.batches else 0,
+            "avg_rows_per_batch": f"{st.batched_rows / st.batches:.2f}" if st.batches else 0,
+            "max_rows_per_batch": st.max_batch_rows,
+            "avg_batch_usec": st.batch_ns // 1000 // st.batches if st.batches else 0,
+            "avg_queue_wait_usec": st.queue_wait_ns // 1000 // st.calls if st.calls else 0,
+        }
+        for b, n in enumerate(st.batch_rows_hist):
+            if n:
+                lo, hi = (1 << b >> 1) + 1, 1 << b
+                fields[f"rows_{hi}" if lo >= hi else f"rows_{lo}_{hi}"] = n
+        out[f"model{i}"] = ",".join(f"{k}={v}" for k, v in fields.items())
+    return out
+
+
+# INFO's line format: a key must not break its "name=value," field.
+_INFO_UNSAFE: Final = str.maketrans({",": "_", "=": "_", "\r": "_", "\n": "_"})
+
+
 def _cpu(s: ServerState) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, q in s.runtime.queues.items():
@@ -145,5 +181,6 @@ MODULE_SECTIONS: Final = {
     "ai_load_time_configs": _load_time_configs,
     "ai_backends_info": _backends_info,
     "ai_queues": _queues,
+    "ai_batching": _batching,
     "ai_cpu": _cpu,
 }

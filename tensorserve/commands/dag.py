@@ -11,11 +11,12 @@ PERSIST writes happen only when no op failed.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Final
 
 from ..errors import BareError, ReplyError, WrongTypeError
 from ..protocol import OK, Raw
-from ..runtime import Job
+from ..runtime import Job, ModelRun
 from ..runtime.dag import Dag, DagOp, DagStep
 from ..store.tensor import Tensor
 from ._ai import (
@@ -215,7 +216,8 @@ def _parse_op(c: ClientState, dag: Dag, argv: list[bytes], readonly: bool,
 class _DagRun:
     """The loop-side driver of one DAG: submits steps, counts, answers the client."""
 
-    __slots__ = ("answered", "client", "counted", "db", "deadline", "plan", "timer")
+    __slots__ = ("answered", "batched", "client", "counted", "db", "deadline", "plan",
+                 "timer")
 
     def __init__(self, c: ClientState, plan: _Plan) -> None:
         self.client = c
@@ -225,6 +227,7 @@ class _DagRun:
         self.counted: set[int] = set()
         self.timer: Any = None
         self.deadline = 0.0
+        self.batched: list[ModelRun] = []  # model ops waiting in the batcher or running
 
     @property
     def cancelled(self) -> bool:
@@ -240,6 +243,8 @@ class _DagRun:
         if timeout and server.loop is not None:
             self.timer = server.loop.call_later(timeout / 1000.0, self._timed_out)
         self.deadline = time.monotonic() + timeout / 1000.0 if timeout else 0.0
+        for q in dag.by_queue:
+            server.runtime.check_room(q)  # before anything runs
         watch_clients(server)
         self._submit_ready()
         c.blocked_on = self
@@ -250,12 +255,34 @@ class _DagRun:
         runtime = self.client.server.runtime
         for q in dag.ready_queues():
             dag.running.add(q)
-            runtime.submit(q, DagStep(dag, q, self._step_done, self.deadline))
+            op = dag.next_op(q)
+            if op.batches:
+                job = op.make_job(dag.inputs_of(op), dag.host, partial(self._op_done, op))
+                assert isinstance(job, ModelRun)
+                job.deadline = self.deadline
+                self.batched.append(job)
+                runtime.submit_model(job)
+            else:
+                runtime.submit(q, DagStep(dag, q, self._step_done, self.deadline))
+
+    def _op_done(self, op: DagOp, job: Job) -> None:
+        # A model op run through the batcher is back (loop thread).
+        assert isinstance(job, ModelRun)
+        dag = self.plan.dag
+        dag.running.discard(op.queue)
+        self.batched.remove(job)
+        if job.ran:
+            dag.record(op, job)
+            dag.cursor[op.queue] += 1
+        self._progress(job)
 
     def _step_done(self, job: Job) -> None:
         assert isinstance(job, DagStep)
+        self.plan.dag.running.discard(job.queue)
+        self._progress(job)
+
+    def _progress(self, job: Job) -> None:
         dag = self.plan.dag
-        dag.running.discard(job.queue)
         self._count()
         if self.answered:
             return
@@ -285,21 +312,23 @@ class _DagRun:
             self._answer(TIMEDOUT)
 
     def _answer(self, reply: Any) -> None:
-        self.answered = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self._stop()
         c = self.client
         if c.blocked_on is self:
             c.unblock(reply)
 
     def cancel(self) -> None:
         """The client left: stop submitting, skip what is still queued."""
-        self.answered = True
         self.plan.dag.failed = True
+        self._stop()
+
+    def _stop(self) -> None:
+        self.answered = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        for job in self.batched:
+            job.cancelled = True  # the batcher hands it back without running it
 
     def _reply(self) -> list[Any]:
         dag = self.plan.dag

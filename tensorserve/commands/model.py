@@ -153,9 +153,12 @@ def _store(c: ClientState, argv: list[bytes], args: _StoreArgs, pos: int) -> Any
     if old is not None and old.__class__ is not Model:
         raise WrongTypeError()  # after compiling, as RedisAI
     model = Model(args.backend, args.device, args.tag, args.batchsize, args.minbatchsize,
-                  args.minbatchtimeout, blob, handle)
+                  args.minbatchtimeout, blob, handle, key)
     db.set(key, model)
-    c.server.runtime.queue(args.device.queue)  # RedisAI creates the queue at store time
+    runtime = c.server.runtime
+    runtime.queue(args.device.queue)  # RedisAI creates the queue at store time
+    if model.batchsize:
+        runtime.batching_models.add(model)
     return OK
 
 

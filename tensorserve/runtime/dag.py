@@ -8,7 +8,9 @@ reply time. Only model and script ops run on workers.
 
 Compute ops are grouped by device queue. A :class:`DagStep` job runs, in order, the ops
 of one queue whose inputs are ready, and stops at the first that waits for another
-device (or at an error). Coordination stays on the loop thread: when a step is handed
+device (or at an error). A model op whose model batches (BATCHSIZE) is not run by a
+step: the loop hands it to the batcher as a run of its own, so it can share a batch
+with other clients' runs of that model. Coordination stays on the loop thread: when a step is handed
 back, the DAG submits a step for every idle queue whose next op has become ready. So
 independent ops on different devices run in parallel, a worker never waits for another
 worker (no deadlock between DAGs sharing queues), and no lock is needed: a slot is
@@ -57,6 +59,11 @@ class DagOp:
         return self.kind in ("model", "script")
 
     @property
+    def batches(self) -> bool:
+        """A model op of a model stored with BATCHSIZE (run through the batcher)."""
+        return self.kind == "model" and getattr(self.target, "batchsize", 0) > 0
+
+    @property
     def done(self) -> bool:
         return self.job is not None
 
@@ -64,15 +71,18 @@ class DagOp:
     def error(self) -> ReplyError | None:
         return self.job.error if self.job is not None else None
 
-    def make_job(self, inputs: list[Tensor], host: ScriptHost | None) -> TensorJob:
-        """The same run AI.MODELEXECUTE / AI.SCRIPTEXECUTE would queue (executed in
-        place by the DAG's step, so it is never handed back on its own)."""
+    def make_job(self, inputs: list[Tensor], host: ScriptHost | None,
+                 on_done: Callable[[Job], None] | None = None) -> TensorJob:
+        """The same run AI.MODELEXECUTE / AI.SCRIPTEXECUTE would queue. Without
+        ``on_done`` it is executed in place by the DAG's step, so it is never handed
+        back on its own."""
         target: Any = self.target
+        done = on_done or _not_handed_back
         if self.kind == "model":
-            return ModelRun(target, inputs, _not_handed_back)
+            return ModelRun(target, inputs, done)
         assert host is not None  # set when the DAG's first script op was parsed
         return ScriptRun(target, self.function, inputs, self.keys, self.args,
-                         len(self.outputs), host, _not_handed_back, self.variadic)
+                         len(self.outputs), host, done, self.variadic)
 
 
 def _not_handed_back(job: Job) -> None:
@@ -113,6 +123,13 @@ class Dag:
             return True
         return all(self.cursor[q] == len(ops) for q, ops in self.by_queue.items())
 
+    def next_op(self, queue: str) -> DagOp:
+        return self.by_queue[queue][self.cursor[queue]]
+
+    def inputs_of(self, op: DagOp) -> list[Tensor]:
+        # Only called once every input slot is filled.
+        return cast("list[Tensor]", [self.slots[s] for s in op.inputs])
+
     def ready_queues(self) -> list[str]:
         """Idle queues whose next op has all its inputs."""
         if self.failed:
@@ -125,13 +142,16 @@ class Dag:
                     out.append(q)
         return out
 
-    # -- running one op (worker thread) ------------------------------------------------
+    # -- running one op (a step's worker thread) -----------------------------------------
     def run_op(self, op: DagOp, enqueued_ns: int) -> None:
         # Every input slot is filled: the step checked before calling.
-        inputs = cast("list[Tensor]", [self.slots[s] for s in op.inputs])
-        job = op.make_job(inputs, self.host)
+        job = op.make_job(self.inputs_of(op), self.host)
         job.enqueued_ns = enqueued_ns
         job.execute()
+        self.record(op, job)
+
+    def record(self, op: DagOp, job: TensorJob) -> None:
+        """Store a finished op's outputs (or note its failure)."""
         if job.error is not None:
             self.failed = True
         else:
@@ -158,8 +178,10 @@ class DagStep(Job):
         enqueued_ns = self.enqueued_ns  # the first op waited as long as the step did
         while i < len(ops) and not dag.failed and not self.cancelled:
             op = ops[i]
-            if any(dag.slots[s] is None for s in op.inputs):
-                break  # waits for another device; the loop resubmits this queue
+            if op.batches or any(dag.slots[s] is None for s in op.inputs):
+                # It waits for another device, or it is for the batcher: the loop
+                # goes on with this queue when the step is handed back.
+                break
             dag.run_op(op, enqueued_ns)
             enqueued_ns = time.perf_counter_ns()
             i += 1

@@ -75,7 +75,7 @@ class TensorJob(Job):
     """A job with input tensors and output tensors, counted in ``stats`` (the model's
     or script's) when it is handed back."""
 
-    __slots__ = ("input_bytes", "inputs", "outputs", "stats")
+    __slots__ = ("batched", "input_bytes", "inputs", "outputs", "stats")
 
     def __init__(self, stats: RunStats, inputs: list[Tensor],
                  on_done: Callable[[Job], None], deadline: float = 0.0) -> None:
@@ -84,6 +84,7 @@ class TensorJob(Job):
         self.inputs = inputs
         self.input_bytes = sum(len(t.blob) for t in inputs)
         self.outputs: list[Tensor] = []
+        self.batched = False  # ran as part of a BatchRun (runtime/batching.py)
 
     @property
     def samples(self) -> int:

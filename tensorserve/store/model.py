@@ -37,9 +37,33 @@ class RunStats:
     recent_bytes: float = 0.0
     inline_ok: bool = True  # False once inline runs kept taking far longer than predicted
     surprises: int = 0  # consecutive such inline runs
+    # Auto-batching (models with BATCHSIZE): engine calls made for batches, the runs
+    # and rows they carried, their compute time, and how many batches had how many
+    # rows (power-of-two buckets: index i counts batches of 2**(i-1) < rows <= 2**i).
+    batches: int = 0
+    batched_runs: int = 0
+    batched_rows: int = 0
+    batch_ns: int = 0
+    max_batch_rows: int = 0
+    batch_rows_hist: list[int] = field(default_factory=list)
 
     def reset(self) -> None:
         self.duration_ns = self.samples = self.calls = self.errors = self.queue_wait_ns = 0
+        self.batches = self.batched_runs = self.batched_rows = self.batch_ns = 0
+        self.max_batch_rows = 0
+        self.batch_rows_hist = []
+
+    def record_batch(self, rows: int, runs: int, duration_ns: int) -> None:
+        self.batches += 1
+        self.batched_runs += runs
+        self.batched_rows += rows
+        self.batch_ns += duration_ns
+        self.max_batch_rows = max(self.max_batch_rows, rows)
+        bucket = (rows - 1).bit_length() if rows > 0 else 0
+        hist = self.batch_rows_hist
+        if len(hist) <= bucket:
+            hist.extend([0] * (bucket + 1 - len(hist)))
+        hist[bucket] += 1
 
     def observe(self, duration_ns: int, input_bytes: int) -> None:
         if self.recent_ns == 0.0:
@@ -71,7 +95,7 @@ class RunStats:
         return self.recent_ns * max(1.0, scale)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Model(Shared):
     backend: str  # "TORCH" | "ONNX"
     device: Device
@@ -81,6 +105,7 @@ class Model(Shared):
     minbatchtimeout: int
     blob: bytes
     handle: LoadedModel
+    key: bytes = b""  # the key it was stored under (its name in INFO ai_batching)
     stats: RunStats = field(default_factory=RunStats)
 
     @property
