@@ -16,8 +16,9 @@ The policy is Triton's dynamic batcher, driven by the event loop:
 - Runs that arrived in one loop iteration are collected first: a flush is scheduled with
   ``call_soon``, so it happens after the loop has read every client that was ready.
 - A group is dispatched while the device queue has a free worker; while every worker is
-  busy it keeps collecting, until it holds BATCHSIZE rows. A worker handing results back
-  flushes again. So an idle server adds no delay, and a busy one batches more.
+  busy it keeps collecting, until it holds BATCHSIZE rows or a worker hands results
+  back, whichever comes first. So an idle server adds no delay, a busy one batches more,
+  and other runs keeping the queue busy cannot starve a group.
 - MINBATCHSIZE holds a group back until it has that many rows, or until its oldest run
   has waited MINBATCHTIMEOUT ms (``--minbatch-timeout-default`` when the model has
   none: RedisAI would wait forever).
@@ -227,24 +228,30 @@ class Batcher:
         for queue in dirty:
             self.flush(queue)
 
-    def flush(self, queue: str) -> None:
+    def worker_free(self, queue: str) -> None:
+        """A worker of ``queue`` handed results back: what collected meanwhile goes."""
+        self.flush(queue, released=True)
+
+    def flush(self, queue: str, released: bool = False) -> None:
         """Dispatch what is ready on ``queue``: after an iteration's arrivals, when a
-        worker hands results back, and when a MINBATCHTIMEOUT expires."""
+        worker hands results back (``released``), and when a MINBATCHTIMEOUT expires."""
         groups = self._groups.get(queue)
         if not groups:
             return
         q = self._runtime.queue(queue)
         for gk, group in list(groups.items()):
-            self._drain(q, group)
+            self._drain(q, group, released)
             if not group.jobs and groups.get(gk) is group:
                 del groups[gk]
                 if group.timer is not None:
                     group.timer.cancel()
                     group.timer = None
 
-    def _drain(self, q: RunQueue, group: _Group) -> None:
+    def _drain(self, q: RunQueue, group: _Group, released: bool) -> None:
         model = group.model
-        workers = len(q.threads)
+        # While every worker is busy a group keeps collecting, but only until the next
+        # hand-back: a queue kept busy by other runs must not starve it.
+        hold = not released and q.outstanding >= len(q.threads)
         while group.jobs:
             self._prune(q.name, group)
             if not group.jobs:
@@ -257,7 +264,7 @@ class Batcher:
                 if now_ns < due_ns:
                     self._arm(q.name, group, due_ns - now_ns)
                     return
-            if q.outstanding >= workers and rows < model.batchsize:
+            if hold and rows < model.batchsize:
                 return  # every worker is busy: collect more; the next hand-back flushes
             group.jobs = rest
             group.rows -= rows

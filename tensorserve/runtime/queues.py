@@ -159,7 +159,7 @@ class Runtime:
         q = self.queues.get(name)
         if q is None:
             q = self.queues[name] = RunQueue(name, self.threads_per_queue, self.loop)
-            q.on_free = self.batcher.flush
+            q.on_free = self.batcher.worker_free
         return q
 
     def pending(self, name: str) -> int:

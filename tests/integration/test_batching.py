@@ -21,6 +21,7 @@ import redis
 from .. import models
 from ..helpers import RawClient, ServerProcess, encode_command
 from .test_model import assert_close, info_of, modelstore, tensorget, tensorset
+from .test_model_runtime import SlowModel
 
 WRONG_BATCH = "Model did not generate the expected batch size"
 LONG_WAIT = 20_000  # a MINBATCHTIMEOUT (ms) that never fires during a test
@@ -531,3 +532,27 @@ def test_overwritten_model_does_not_share_batches(
     assert_close(tensorget(c, "y2"), want)
     stats = batching(server.port)["m"]  # the new model's own statistics
     assert (stats["batches"], stats["batched_runs"]) == ("1", "1")
+
+
+def test_batch_not_starved_by_other_runs_on_its_queue(
+        c: redis.Redis, server: ServerProcess, clients: Callable[..., list[RawClient]]) -> None:
+    # Two clients keep the CPU queue's one worker busy with unbatched slow runs (each has
+    # one run queued or running at any time). A batched run arriving meanwhile is
+    # released at the next hand-back, not held until the queue is empty.
+    slow = SlowModel(c)
+    modelstore(c, "m", "TORCH", models.mlp_torch(), "BATCHSIZE", 8)
+    x = models.mlp_input(1)
+    tensorset(c, "x", x)
+    a, b, batched = clients(3)
+    n_runs = 12
+    for rc, out in ((a, "ya"), (b, "yb")):
+        rc.send(encode_command(*slow.args(0.05, out)) * n_runs)
+    time.sleep(0.15)
+    batched.send(execute("m", "x", "y"))
+    assert batched.read() == b"OK"
+    done_first = time.monotonic()
+    replies = [rc.read() for rc in (a, b) for _ in range(n_runs)]
+    assert replies == [b"OK"] * (2 * n_runs)
+    # The slow runs were still coming when the batched run was answered.
+    assert time.monotonic() - done_first > 0.1
+    assert_close(tensorget(c, "y"), models.reference("mlp", x)[0])
