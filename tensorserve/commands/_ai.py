@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK, Raw
@@ -145,17 +145,19 @@ def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[by
     runtime = server.runtime
     queue = runtime.queue(queue_name)
     limit_ns = server.config.inline_run_max_us * 1000
-    if (batch is None and limit_ns and queue.idle
-            and job.stats.predict_ns(job.input_bytes) <= limit_ns):
+    batcher = runtime.batcher
+    if (limit_ns and queue.idle and job.stats.predict_ns(job.input_bytes) <= limit_ns
+            and (batch is None or batcher.may_run_now(cast(ModelRun, job)))):
         job.enqueued_ns = time.perf_counter_ns()
         job.execute()
         job.stats.inline_surprise(job.duration_ns > _INLINE_SURPRISE * limit_ns)
+        if batch is not None:
+            batcher.ran_now(cast(ModelRun, job))
         return _complete(c, db, outputs, job)
     runtime.check_room(queue_name)
     block(c, job, timeout_ms)
     if batch is not None:
-        assert isinstance(job, ModelRun)
-        runtime.batcher.add(job, batch)
+        batcher.add(cast(ModelRun, job), batch)
     else:
         queue.submit(job)
     return BLOCKED

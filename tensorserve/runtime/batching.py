@@ -23,7 +23,9 @@ The policy is Triton's dynamic batcher, driven by the event loop:
   has waited MINBATCHTIMEOUT ms (``--minbatch-timeout-default`` when the model has
   none: RedisAI would wait forever).
 - A batch predicted to be cheap runs on the event loop when its device is idle, exactly
-  as single runs do (``--inline-run-max-us``).
+  as single runs do (``--inline-run-max-us``). The first run of an iteration on an idle
+  device does not wait for the flush at all (:meth:`Batcher.may_run_now`): at
+  concurrency 1 a batching model answers as fast as an unbatched one.
 
 Differences from RedisAI (docs/architecture.md): a batch never grows past BATCHSIZE
 rows (RedisAI's can, by the last request's size); a run of BATCHSIZE rows or more runs
@@ -194,10 +196,33 @@ class Batcher:
         self._waiting: dict[str, int] = {}  # queue -> runs waiting in its groups
         self._dirty: set[str] = set()
         self._scheduled = False
+        # Queues that ran a batchable run inline in this loop iteration (see run_now).
+        self._ran_now: set[str] = set()
 
     def waiting(self, queue: str) -> int:
         """Runs of ``queue`` collected and not yet dispatched (for its length cap)."""
         return self._waiting.get(queue, 0)
+
+    def may_run_now(self, job: ModelRun) -> bool:
+        """Whether ``job`` may skip collection and run inline at once (its queue idle and
+        its prediction cheap, checked by the caller): only as the first batchable run of
+        its queue in this loop iteration, with nothing collected, and no MINBATCHSIZE.
+        At concurrency 1 this keeps an idle server's latency that of an unbatched model;
+        runs arriving later in the same iteration are collected as usual."""
+        queue = job.model.device.queue
+        return (not job.model.minbatchsize and queue not in self._ran_now
+                and not self._groups.get(queue))
+
+    def ran_now(self, job: ModelRun) -> None:
+        """``job`` ran inline by :meth:`may_run_now`: count it as a batch of its own and
+        collect the rest of this iteration's runs for that queue."""
+        if job.ran:
+            job.model.stats.record_batch(_rows(job), 1, job.duration_ns)
+        if not self._ran_now:
+            loop = self._runtime.loop()
+            if loop is not None:
+                loop.call_soon(self._ran_now.clear)
+        self._ran_now.add(job.model.device.queue)
 
     def add(self, job: ModelRun, key: Signature) -> None:
         """Collect ``job`` (``key`` from :func:`batch_key`); it is dispatched at the end
