@@ -122,15 +122,20 @@ class RunQueue:
 
 
     def _deliver(self, jobs: list[Job]) -> None:
-        # On the loop thread: one callback for everything a worker finished.
+        # On the loop thread: one callback for everything a worker finished. The
+        # batcher goes first: the worker starts on the next batch while the loop
+        # answers this one's clients, instead of waiting for it.
         self.outstanding -= len(jobs)
+        if self.on_free is not None:
+            try:
+                self.on_free(self.name)
+            except Exception:
+                log.exception("dispatching collected runs failed")
         for job in jobs:
             try:
                 job.on_done(job)
             except Exception:
                 log.exception("delivering a model run's result failed")
-        if self.on_free is not None:
-            self.on_free(self.name)
 
 
 class Runtime:
