@@ -146,8 +146,11 @@ def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[by
     queue = runtime.queue(queue_name)
     limit_ns = server.config.inline_run_max_us * 1000
     batcher = runtime.batcher
-    if (limit_ns and queue.idle and job.stats.predict_ns(job.input_bytes) <= limit_ns
-            and (batch is None or batcher.may_run_now(cast(ModelRun, job)))):
+    # A batchable run goes straight on when its queue is idle with nothing collected
+    # (the batcher says): "run what is ready now", with no added delay.
+    now = batch is None or batcher.may_run_now(cast(ModelRun, job), queue)
+    if (now and limit_ns and queue.idle
+            and job.stats.predict_ns(job.input_bytes) <= limit_ns):
         job.enqueued_ns = time.perf_counter_ns()
         job.execute()
         job.stats.inline_surprise(job.duration_ns > _INLINE_SURPRISE * limit_ns)
@@ -156,10 +159,12 @@ def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[by
         return _complete(c, db, outputs, job)
     runtime.check_room(queue_name)
     block(c, job, timeout_ms)
-    if batch is not None:
-        batcher.add(cast(ModelRun, job), batch)
-    else:
+    if batch is None:
         queue.submit(job)
+    elif now:
+        batcher.submit_now(cast(ModelRun, job), queue)
+    else:
+        batcher.add(cast(ModelRun, job), batch)
     return BLOCKED
 
 

@@ -23,9 +23,9 @@ The policy is Triton's dynamic batcher, driven by the event loop:
   has waited MINBATCHTIMEOUT ms (``--minbatch-timeout-default`` when the model has
   none: RedisAI would wait forever).
 - A batch predicted to be cheap runs on the event loop when its device is idle, exactly
-  as single runs do (``--inline-run-max-us``). The first run of an iteration on an idle
-  device does not wait for the flush at all (:meth:`Batcher.may_run_now`): at
-  concurrency 1 a batching model answers as fast as an unbatched one.
+  as single runs do (``--inline-run-max-us``). A run arriving at an idle device with
+  nothing collected does not wait for the flush at all (:meth:`Batcher.may_run_now`):
+  at concurrency 1 a batching model answers as fast as an unbatched one.
 
 Differences from RedisAI (docs/architecture.md): a batch never grows past BATCHSIZE
 rows (RedisAI's can, by the last request's size); a run of BATCHSIZE rows or more runs
@@ -130,11 +130,8 @@ class BatchRun(Job):
     def compute(self) -> None:
         live = self.live
         model = self.model
-        if len(live) == 1:  # nothing to concatenate or split
-            arrays = model.handle.run([t.array for t in live[0].inputs])
-            if len(arrays) != len(model.outputs):
-                raise ReplyError(WRONG_OUTPUT_COUNT)
-            live[0].outputs = [Tensor.from_array(a) for a in arrays]
+        if len(live) == 1:  # nothing to concatenate or split: the run as it is
+            live[0].compute()
             return
         n_inputs = len(live[0].inputs)
         batch = [np.concatenate([m.inputs[i].array for m in live]) for i in range(n_inputs)]
@@ -203,19 +200,19 @@ class Batcher:
         """Runs of ``queue`` collected and not yet dispatched (for its length cap)."""
         return self._waiting.get(queue, 0)
 
-    def may_run_now(self, job: ModelRun) -> bool:
-        """Whether ``job`` may skip collection and run inline at once (its queue idle and
-        its prediction cheap, checked by the caller): only as the first batchable run of
-        its queue in this loop iteration, with nothing collected, and no MINBATCHSIZE.
-        At concurrency 1 this keeps an idle server's latency that of an unbatched model;
-        runs arriving later in the same iteration are collected as usual."""
-        queue = job.model.device.queue
-        return (not job.model.minbatchsize and queue not in self._ran_now
-                and not self._groups.get(queue))
+    def may_run_now(self, job: ModelRun, q: RunQueue) -> bool:
+        """Whether ``job`` may skip collection: its queue has nothing in flight and
+        nothing collected, its model has no MINBATCHSIZE, and no run went inline on
+        that queue earlier in this loop iteration (runs arriving after it in the same
+        iteration are collected as usual). The caller then runs it inline when it is
+        cheap (:meth:`ran_now`), or hands it to a worker at once (:meth:`submit_now`):
+        on an idle server a batching model answers as fast as an unbatched one."""
+        return (not job.model.minbatchsize and not q.outstanding
+                and q.name not in self._ran_now and not self._groups.get(q.name))
 
     def ran_now(self, job: ModelRun) -> None:
-        """``job`` ran inline by :meth:`may_run_now`: count it as a batch of its own and
-        collect the rest of this iteration's runs for that queue."""
+        """``job`` ran inline after :meth:`may_run_now`: count it as a batch of its own
+        and collect the rest of this iteration's runs for its queue."""
         if job.ran:
             job.model.stats.record_batch(_rows(job), 1, job.duration_ns)
         if not self._ran_now:
@@ -223,6 +220,13 @@ class Batcher:
             if loop is not None:
                 loop.call_soon(self._ran_now.clear)
         self._ran_now.add(job.model.device.queue)
+
+    def submit_now(self, job: ModelRun, q: RunQueue) -> None:
+        """Queue ``job`` as a batch of its own after :meth:`may_run_now`; runs arriving
+        while it is on the worker are collected."""
+        job.enqueued_ns = time.perf_counter_ns()
+        job.batched = True
+        q.submit(BatchRun(job.model, [job], self._batch_done))
 
     def add(self, job: ModelRun, key: Signature) -> None:
         """Collect ``job`` (``key`` from :func:`batch_key`); it is dispatched at the end
