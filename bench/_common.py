@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -89,6 +91,11 @@ class Server:
         return rss_kb(self.pid)
 
     def version(self) -> str:
+        if self.kind == "tensorserve":
+            # INFO's redis_version is the Redis version it answers as, not its own.
+            m = re.search(r'__version__ = "([^"]+)"',
+                          (ROOT / "tensorserve" / "__init__.py").read_text())
+            return m.group(1) if m else "?"
         reply = command(self.port, b"INFO", b"server").decode(errors="replace")
         for line in reply.splitlines():
             if line.startswith("redis_version:"):
@@ -197,3 +204,11 @@ def machine_notes() -> dict[str, Any]:
         "python": platform.python_version(),
         "python_executable": sys.executable,
     }
+
+
+def write_results(out: Path, name: str, data: dict[str, Any], md: str) -> None:
+    """``out/name.json`` and ``out/name.md``, then the markdown on stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (out / f"{name}.md").write_text(md)
+    print(md)

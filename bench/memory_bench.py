@@ -16,7 +16,6 @@ Writes bench/results/memory.json and bench/results/memory.md (``--out`` for else
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import socket
 import sys
@@ -26,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, Server, encode, machine_notes, send_all_count
+from _common import RESULTS, Server, encode, machine_notes, send_all_count, write_results
 
 CONN_TARGET_BYTES = 2048
 KEYS_TARGET_RATIO = 2.0
@@ -241,11 +240,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['rss_growth_kb'] / 1024:,.1f} MB, {r['sets_per_second']:,} SET/s", flush=True)
         result["keys"].append(r)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "memory.json").write_text(json.dumps(result, indent=1) + "\n")
-    md = markdown(result)
-    (args.out / "memory.md").write_text(md)
-    print(md)
+    write_results(args.out, "memory", result, markdown(result))
     return 0
 
 

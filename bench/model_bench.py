@@ -34,7 +34,6 @@ import argparse
 import functools
 import gc
 import io
-import json
 import multiprocessing as mp
 import os
 import socket
@@ -53,7 +52,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, ROOT, Server, command, encode, machine_notes, sched_seconds
+from _common import (
+    RESULTS,
+    ROOT,
+    Server,
+    command,
+    encode,
+    machine_notes,
+    sched_seconds,
+    write_results,
+)
 
 TARGET_RATIO = 2.0  # added latency <= 2x redis-server's GET round trip (issue 3)
 CONCURRENCY = (1, 2, 4, 8, 16, 32)
@@ -780,14 +788,11 @@ def main(argv: list[str] | None = None) -> int:
     tput_summary = summarise_tput(tput)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     meta["loadavg_end"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(
-        {"meta": meta, "latency": [asdict(s) for s in lat_summary],
-         "throughput": tput_summary, "latency_blocks": [asdict(b) for b in blocks],
-         "throughput_runs": [asdict(r) for r in tput]}, indent=1) + "\n")
-    md = markdown(meta, lat_summary, tput_summary)
-    (args.out / f"{args.name}.md").write_text(md)
-    print(md)
+    write_results(args.out, args.name,
+                  {"meta": meta, "latency": [asdict(s) for s in lat_summary],
+                   "throughput": tput_summary, "latency_blocks": [asdict(b) for b in blocks],
+                   "throughput_runs": [asdict(r) for r in tput]},
+                  markdown(meta, lat_summary, tput_summary))
     return 0
 
 

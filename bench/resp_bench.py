@@ -18,7 +18,6 @@ Writes bench/results/resp.json and bench/results/resp.md (``--out`` for elsewher
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from _common import (
     need,
     sched_seconds,
     send_all_count,
+    write_results,
 )
 
 # Test name -> how redis-benchmark runs it. LRANGE_100 is run as the custom command
@@ -341,13 +341,9 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = summarise(runs, configs)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "resp.json").write_text(json.dumps(
-        {"meta": meta, "summary": [asdict(s) for s in summary],
-         "runs": [asdict(r) for r in runs]}, indent=1) + "\n")
-    md = markdown(meta, summary)
-    (args.out / "resp.md").write_text(md)
-    print(md)
+    write_results(args.out, "resp", {"meta": meta, "summary": [asdict(s) for s in summary],
+                                     "runs": [asdict(r) for r in runs]},
+                  markdown(meta, summary))
     return 0
 
 
