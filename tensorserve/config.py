@@ -52,7 +52,9 @@ class Config:
     save: str = "3600 1 300 100 60 10000"
     appendonly: bool = False
     appendfsync: str = "everysec"
-    dbfilename: str = "dump.rdb"
+    # Not dump.rdb: the file is tensorserve's own format, and a Redis dump.rdb left in
+    # --dir must not be mistaken for one (or overwritten).
+    dbfilename: str = "dump.tsdb"
     appendfilename: str = "appendonly.aof"
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
@@ -164,6 +166,13 @@ def _save(text: str) -> str:
     return " ".join(parts)
 
 
+def _filename(text: str) -> str:
+    # redis-server's check: the snapshot lives in --dir, under a plain name.
+    if not text or "/" in text or text in (".", ".."):
+        raise ConfigError("dbfilename can't be a path, just a filename")
+    return text
+
+
 _CLIENT_CLASSES: Final = {"normal": "normal", "replica": "replica", "slave": "replica",
                           "pubsub": "pubsub"}
 
@@ -243,7 +252,7 @@ PARAMS: Final[dict[str, Param]] = {
         _p("save", _save),
         _p("appendonly", _bool, _yesno),
         _p("appendfsync", _enum("always", "everysec", "no")),
-        _p("dbfilename", str),
+        _p("dbfilename", _filename),
         _p("appendfilename", str, mutable=False),
         _p("maxmemory", _mem),
         _p(

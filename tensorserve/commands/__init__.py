@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     list_blocking,
     lists,
     model,
+    persistence,
     pubsub,
     script,
     server,

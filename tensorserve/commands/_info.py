@@ -205,6 +205,7 @@ def _memory(s: ServerState) -> dict[str, Any]:
 
 
 def _persistence(s: ServerState) -> dict[str, Any]:
+    p = s.persistence
     return {
         "loading": 0,
         "async_loading": 0,
@@ -212,15 +213,16 @@ def _persistence(s: ServerState) -> dict[str, Any]:
         "current_cow_size": 0,
         "current_cow_size_age": 0,
         "current_fork_perc": "0.00",
-        "current_save_keys_processed": 0,
-        "current_save_keys_total": 0,
+        "current_save_keys_processed": p.keys_done if p is not None and p.in_progress else 0,
+        "current_save_keys_total": p.keys_total if p is not None and p.in_progress else 0,
         "rdb_changes_since_last_save": s.keyspace.dirty,
-        "rdb_bgsave_in_progress": 0,
+        "rdb_bgsave_in_progress": int(p is not None and p.in_progress),
         "rdb_last_save_time": s.last_save,
-        "rdb_last_bgsave_status": "ok",
-        "rdb_last_bgsave_time_sec": -1,
-        "rdb_current_bgsave_time_sec": -1,
-        "rdb_saves": 0,
+        "rdb_last_bgsave_status": "ok" if p is None or p.last_status_ok else "err",
+        "rdb_last_bgsave_time_sec": p.last_bg_seconds if p is not None else -1,
+        "rdb_current_bgsave_time_sec": (int(time.monotonic() - p.bg_started)
+                                        if p is not None and p.in_progress else -1),
+        "rdb_saves": p.saves if p is not None else 0,
         "rdb_last_cow_size": 0,
         "aof_enabled": int(s.config.appendonly),
         "aof_rewrite_in_progress": 0,

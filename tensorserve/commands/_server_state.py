@@ -21,6 +21,7 @@ from ..store import Keyspace
 
 if TYPE_CHECKING:
     from ._client import ClientState
+    from .persistence import Persistence
 
 __all__ = ["ServerState", "SlowlogEntry", "Stats"]
 
@@ -92,8 +93,11 @@ class ServerState:
         self.tcp_port = config.port
         self.executable = ""
         self.config_file = ""
-        # Set by the transport: ask the server to stop (SHUTDOWN, signals).
-        self.request_shutdown: Callable[[bool], None] = lambda save: None
+        # Set by the transport: ask the server to stop (SHUTDOWN, signals), saving
+        # first if asked; False when the save failed and the server keeps running.
+        self.request_shutdown: Callable[[bool], bool] = lambda save: True
+        # Snapshots (commands/persistence.Persistence), installed by the server.
+        self.persistence: Persistence | None = None
         # Extra INFO sections contributed by later subsystems: name -> () -> dict.
         self.info_sections: dict[str, Callable[[], dict[str, Any]]] = {}
         # Keys with clients blocked on them and data now available: served after the

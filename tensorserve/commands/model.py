@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from ..errors import BareError, ReplyError, WrongTypeError
 from ..protocol import OK
-from ..runtime import INVALID_DEVICE, BackendError, parse_device
+from ..runtime import INVALID_DEVICE, BackendError, Device, parse_device
 from ..runtime.backends import KNOWN_BACKENDS, get_backend
 from ..store import Database
 from ..store.model import Model
@@ -32,6 +32,7 @@ from ._ai import (
 )
 from ._args import parse_int
 from ._client import ClientState
+from ._server_state import ServerState
 from ._spec import command
 
 _UNSUPPORTED_BACKEND: Final = "unsupported backend"
@@ -140,26 +141,35 @@ def _store(c: ClientState, argv: list[bytes], args: _StoreArgs, pos: int) -> Any
         raise ReplyError(_MISSING_BLOB)
     chunks = argv[pos:]
     blob = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    backend = get_backend(args.backend)
-    if backend is None:
-        raise ReplyError(_COULD_NOT_LOAD)
-    try:
-        handle = backend.load_model(blob, args.device, c.server.runtime.options)
-    except BackendError as e:
-        raise BareError(str(e)) from None
-    db = c.db
     key = argv[1]
+    model = build_model(c.server, key, args.backend, args.device, args.tag, args.batchsize,
+                        args.minbatchsize, args.minbatchtimeout, blob)
+    db = c.db
     old = db.lookup(key)
     if old is not None and old.__class__ is not Model:
         raise WrongTypeError()  # after compiling, as RedisAI
-    model = Model(args.backend, args.device, args.tag, args.batchsize, args.minbatchsize,
-                  args.minbatchtimeout, blob, handle, key)
     db.set(key, model)
-    runtime = c.server.runtime
-    runtime.queue(args.device.queue)  # RedisAI creates the queue at store time
-    if model.batchsize:
-        runtime.batching_models.add(model)
     return OK
+
+
+def build_model(server: ServerState, key: bytes, backend_name: str, device: Device,
+                tag: bytes, batchsize: int, minbatchsize: int, minbatchtimeout: int,
+                blob: bytes) -> Model:
+    """Compile ``blob`` into a Model value (AI.MODELSTORE, and loading a snapshot)."""
+    backend = get_backend(backend_name)
+    if backend is None:
+        raise ReplyError(_COULD_NOT_LOAD)
+    runtime = server.runtime
+    try:
+        handle = backend.load_model(blob, device, runtime.options)
+    except BackendError as e:
+        raise BareError(str(e)) from None
+    model = Model(backend_name, device, tag, batchsize, minbatchsize, minbatchtimeout,
+                  blob, handle, key)
+    runtime.queue(device.queue)  # RedisAI creates the queue at store time
+    if batchsize:
+        runtime.batching_models.add(model)
+    return model
 
 
 @command("ai.modelstore", -1, "write denyoom", keys=(1, 1, 1), group="model", since="1.2.5",

@@ -29,6 +29,7 @@ from ._ai import (
 )
 from ._client import ClientState
 from ._script_host import LoopScriptHost
+from ._server_state import ServerState
 from ._spec import command
 
 SCRIPT_EMPTY: Final = "script key is empty"
@@ -52,6 +53,20 @@ def get_script(c: ClientState, key: bytes) -> Script:
 
 def _compile(c: ClientState, key: bytes, device_arg: bytes, tag: bytes,
              entry_points: list[bytes], source: bytes) -> Any:
+    names = [e.decode("utf-8", "replace") for e in entry_points]
+    script = build_script(c.server, device_arg, tag, names, source)
+    db = c.db
+    old = db.lookup(key)
+    if old is not None and old.__class__ is not Script:
+        raise WrongTypeError()
+    db.set(key, script)
+    return OK
+
+
+def build_script(server: ServerState, device_arg: bytes, tag: bytes, names: list[str],
+                 source: bytes) -> Script:
+    """Compile ``source`` into a Script value (AI.SCRIPTSTORE / SCRIPTSET, and loading a
+    snapshot), checking each entry point."""
     device = parse_device(device_arg)
     if device is None:
         # Not MODELSTORE's "Invalid DEVICE": RedisAI's parser takes any device for a
@@ -60,21 +75,15 @@ def _compile(c: ClientState, key: bytes, device_arg: bytes, tag: bytes,
     backend = get_backend("TORCH")
     if backend is None:
         raise ReplyError("Could not load backend")
-    names = [e.decode("utf-8", "replace") for e in entry_points]
     try:
         handle = backend.load_script(source.decode("utf-8", "replace"), device,
-                                     c.server.runtime.options)
+                                     server.runtime.options)
         for name in names:
             handle.check_entry_point(name)
     except BackendError as e:
         raise BareError(str(e)) from None
-    db = c.db
-    old = db.lookup(key)
-    if old is not None and old.__class__ is not Script:
-        raise WrongTypeError()
-    db.set(key, Script(device, tag, tuple(names), source, handle))
-    c.server.runtime.queue(device.queue)
-    return OK
+    server.runtime.queue(device.queue)
+    return Script(device, tag, tuple(names), source, handle)
 
 
 def _tag(argv: list[bytes]) -> tuple[bytes, int]:

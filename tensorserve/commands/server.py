@@ -23,6 +23,7 @@ from ._args import parse_float, parse_int
 from ._client import NO_REPLY, ClientState
 from ._info import extras, info_text, iter_specs, used_memory
 from ._spec import command
+from .persistence import debug_reload
 
 __all__ = ["help_reply", "value_size"]
 
@@ -244,7 +245,8 @@ def shutdown(c: ClientState, argv: list[bytes]) -> Any:
     if abort:
         # Our shutdown is immediate: there is never one in progress to abort.
         raise ReplyError("No shutdown in progress.")
-    c.server.request_shutdown(save or (not nosave and bool(c.server.config.save)))
+    if not c.server.request_shutdown(save or (not nosave and bool(c.server.config.save))):
+        raise ReplyError("Errors trying to SHUTDOWN. Check logs.")
     return NO_REPLY
 
 
@@ -370,6 +372,7 @@ _DEBUG: Final[dict[bytes, Callable[[ClientState, list[bytes]], Any]]] = {
     b"jmap": _debug_ok,
     b"set-active-expire": _debug_ok,
     b"help": lambda c, argv: _DEBUG_HELP,
+    b"reload": debug_reload,
 }
 _ENCODINGS: Final = {"hash": "listpack", "list": "quicklist", "set": "hashtable",
                      "zset": "skiplist"}

@@ -14,8 +14,10 @@ from typing import Final
 
 from .. import __version__
 from ..commands import ServerState
+from ..commands.persistence import Persistence
 from ..config import Config
 from ..protocol import reader_name
+from ..store.persistence import SnapshotError
 from ._connection import Connection
 from ._loop import loop_name, new_event_loop
 
@@ -34,6 +36,7 @@ class Server:
         self.config = config
         self.state = ServerState(config)
         self.state.request_shutdown = self._request_shutdown
+        self.persistence = self.state.persistence = Persistence(self.state)
         self._servers: list[asyncio.base_events.Server] = []
         self._stopping: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
@@ -46,6 +49,7 @@ class Server:
         self.state.loop_thread = threading.get_ident()
         self._stopping = asyncio.Event()
         _raise_fd_limit(self.config.maxclients)
+        self.persistence.load()  # before any client can connect
         state = self.state
 
         def factory() -> Connection:
@@ -113,11 +117,19 @@ class Server:
     def _on_signal(self, sig: int) -> None:
         name = signal.Signals(sig).name
         log.warning("received %s, scheduling shutdown...", name)
-        self._request_shutdown(True)
+        # As redis-server: a signal saves when save rules are configured.
+        if not self._request_shutdown(bool(self.state.config.save)):
+            log.warning("Errors trying to shut down the server. Check the logs for more "
+                        "information.")
 
-    def _request_shutdown(self, save: bool) -> None:
+    def _request_shutdown(self, save: bool) -> bool:
+        if save:
+            log.warning("Saving the final snapshot before exiting.")
+            if not self.persistence.save_for_shutdown():
+                return False
         if self._stopping is not None:
             self._stopping.set()
+        return True
 
     async def stop(self) -> None:
         """Close listeners and clients, run shutdown hooks (persistence, workers)."""
@@ -168,7 +180,7 @@ def run(config: Config, config_file: str = "") -> int:
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(server.serve_forever())
-    except OSError as e:
+    except (OSError, SnapshotError) as e:
         log.error("could not start: %s", e)
         print(f"tensorserve: {e}", file=sys.stderr)
         return 1

@@ -29,7 +29,10 @@ TESTDATA = ROOT.parent / "shared" / "testdata"
 
 # numpy dtype -> RedisAI type name, and back.
 TYPE_OF = {np.dtype(np.float32): "FLOAT", np.dtype(np.float64): "DOUBLE",
-           np.dtype(np.int32): "INT32", np.dtype(np.int64): "INT64"}
+           np.dtype(np.int32): "INT32", np.dtype(np.int64): "INT64",
+           np.dtype(np.int8): "INT8", np.dtype(np.int16): "INT16",
+           np.dtype(np.uint8): "UINT8", np.dtype(np.uint16): "UINT16",
+           np.dtype(np.bool_): "BOOL"}
 DTYPE_OF = {name.encode(): dt for dt, name in TYPE_OF.items()}
 
 BLOBS: dict[tuple[str, str], Callable[[], bytes]] = {

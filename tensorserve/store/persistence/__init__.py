@@ -1,0 +1,41 @@
+"""Persistence: values to bytes (snapshots, DUMP payloads) and snapshot files.
+
+No sockets and no engines here: a :class:`Reviver` from the command layer rebuilds
+models and scripts from what was saved.
+"""
+
+from ._codec import (
+    DUMP_VERSION,
+    CorruptValue,
+    Reviver,
+    decode_value,
+    dump_payload,
+    encode_value,
+    restore_payload,
+)
+from ._snapshot import (
+    MAGIC,
+    SNAPSHOT_VERSION,
+    Entry,
+    SnapshotError,
+    fsync_dir,
+    read_snapshot,
+    write_snapshot,
+)
+
+__all__ = [
+    "DUMP_VERSION",
+    "MAGIC",
+    "SNAPSHOT_VERSION",
+    "CorruptValue",
+    "Entry",
+    "Reviver",
+    "SnapshotError",
+    "decode_value",
+    "dump_payload",
+    "encode_value",
+    "fsync_dir",
+    "read_snapshot",
+    "restore_payload",
+    "write_snapshot",
+]
