@@ -50,6 +50,7 @@ class Config:
     slowlog_max_len: int = 128
     hz: int = 10
     save: str = "3600 1 300 100 60 10000"
+    stop_writes_on_bgsave_error: bool = True
     appendonly: bool = False
     appendfsync: str = "everysec"
     # Not dump.rdb: the file is tensorserve's own format, and a Redis dump.rdb left in
@@ -250,6 +251,7 @@ PARAMS: Final[dict[str, Param]] = {
         _p("slowlog-max-len", _int(0, 2**63 - 1)),
         _p("hz", _int(1, 500)),
         _p("save", _save),
+        _p("stop-writes-on-bgsave-error", _bool, _yesno),
         _p("appendonly", _bool, _yesno),
         _p("appendfsync", _enum("always", "everysec", "no")),
         _p("dbfilename", _filename),

@@ -11,6 +11,7 @@ __all__ = [
     "BareError",
     "BusyKeyError",
     "ExecAbortError",
+    "MisconfError",
     "NoAuthError",
     "NoPermError",
     "NoProtoError",
@@ -101,6 +102,19 @@ class BusyKeyError(ReplyError):
     code = "BUSYKEY"
 
     def __init__(self, message: str = "Target key name already exists.") -> None:
+        super().__init__(message)
+
+
+class MisconfError(ReplyError):
+    code = "MISCONF"
+
+    def __init__(self, message: str = (
+            "Redis is configured to save RDB snapshots, but it's currently unable to persist "
+            "to disk. Commands that may modify the data set are disabled, because this "
+            "instance is configured to report errors during writes if RDB snapshotting fails "
+            "(stop-writes-on-bgsave-error option). Please check the Redis logs for details "
+            "about the RDB error.")) -> None:
+        # redis-server's text, word for word: clients and tools match on it.
         super().__init__(message)
 
 

@@ -13,7 +13,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import NoAuthError, ReplyError, arity_error, unknown_command, unknown_subcommand
+from ..errors import (
+    MisconfError,
+    NoAuthError,
+    ReplyError,
+    arity_error,
+    unknown_command,
+    unknown_subcommand,
+)
 from ..protocol import QUEUED, Raw, encode
 from ._client import BLOCKED, NO_REPLY, PAUSED
 from ._server_state import SlowlogEntry
@@ -161,6 +168,8 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
         return PAUSED
     if not c.authenticated and not spec.no_auth:
         return reject(c, NoAuthError(), spec)
+    if spec.is_write and c.server.disk_error and _writes_stopped(c.server):
+        return reject(c, MisconfError(), spec)
     if c.multi is not None and not spec.multi_ok:
         if spec.no_multi:
             return reject(c, ReplyError("Command not allowed inside a transaction"), spec)
@@ -326,4 +335,12 @@ def _gates_open(c: ClientState) -> bool:
         and not c.shards
         and not c.server.monitors
         and not c.server.pause_until
+        and not c.server.disk_error
     )
+
+
+def _writes_stopped(server: ServerState) -> bool:
+    """redis-server's writeCommandsDeniedByDiskError: the last save failed, save rules
+    are set and stop-writes-on-bgsave-error is on."""
+    cfg = server.config
+    return bool(cfg.stop_writes_on_bgsave_error and cfg.save)

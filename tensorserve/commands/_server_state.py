@@ -98,6 +98,9 @@ class ServerState:
         self.request_shutdown: Callable[[bool], bool] = lambda save: True
         # Snapshots (commands/persistence.Persistence), installed by the server.
         self.persistence: Persistence | None = None
+        # The last snapshot failed: writes may be refused (MISCONF) until one succeeds.
+        # Also routes every command through dispatch's general path, where that check is.
+        self.disk_error = False
         # Extra INFO sections contributed by later subsystems: name -> () -> dict.
         self.info_sections: dict[str, Callable[[], dict[str, Any]]] = {}
         # Keys with clients blocked on them and data now available: served after the

@@ -147,8 +147,14 @@ class Persistence:
         server = self.server
         server.keyspace.dirty -= dirty_at_start
         server.last_save = int(time.time())
-        self.last_status_ok = True
+        self._status(True)
         self.saves += 1
+
+    def _status(self, ok: bool) -> None:
+        self.last_status_ok = ok
+        self.server.disk_error = not ok
+        if not ok:
+            self.last_failed_at = time.monotonic()
 
     # -- SAVE / BGSAVE -------------------------------------------------------------------
     def save(self) -> None:
@@ -157,8 +163,7 @@ class Persistence:
         try:
             self._write(self.entries())
         except Exception:
-            self.last_status_ok = False
-            self.last_failed_at = time.monotonic()
+            self._status(False)
             raise
         self._saved(dirty)
         log.info("DB saved on disk")
@@ -198,8 +203,7 @@ class Persistence:
             self._saved(dirty)
             log.info("Background saving terminated with success")
         else:
-            self.last_status_ok = False
-            self.last_failed_at = time.monotonic()
+            self._status(False)
             log.warning("Background saving error: %s", error)
         if self.bg_scheduled:
             self.bg_scheduled = False

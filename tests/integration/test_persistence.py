@@ -447,3 +447,35 @@ def test_dbfilename_must_be_a_plain_name(c: redis.Redis) -> None:
             c.config_set("dbfilename", bad)
         assert str(e.value) == ("CONFIG SET failed (possibly related to argument "
                                 "'dbfilename') - dbfilename can't be a path, just a filename")
+
+
+def test_failed_bgsave_stops_writes_with_misconf(node: Node) -> None:
+    r = node.up("--save", "3600 1")
+    r.set("k", "v")
+    node.snapshot.mkdir()  # the background save's rename onto it fails
+    assert r.bgsave()
+    for _ in range(200):
+        if r.info("persistence")["rdb_last_bgsave_status"] == "err":
+            break
+        time.sleep(0.05)
+    assert r.info("persistence")["rdb_last_bgsave_status"] == "err"
+    for cmd in (("SET", "k", "w"), ("RPUSH", "l", "x"),
+                ("AI.TENSORSET", "t", "FLOAT", 1, "VALUES", 1)):
+        with pytest.raises(redis.ResponseError) as e:
+            r.execute_command(*cmd)
+        assert str(e.value).startswith(
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable "
+            "to persist to disk.")
+    assert r.get("k") == b"v" and r.ping()  # reads still served
+    assert r.config_set("stop-writes-on-bgsave-error", "no")
+    assert r.set("k", "w")  # the option turned off lets writes through
+    assert r.config_set("stop-writes-on-bgsave-error", "yes")
+    with pytest.raises(redis.ResponseError):
+        r.set("k", "x")
+    node.snapshot.rmdir()
+    assert r.bgsave()
+    for _ in range(200):
+        if r.info("persistence")["rdb_last_bgsave_status"] == "ok":
+            break
+        time.sleep(0.05)
+    assert r.set("k", "after")  # a good save lifts the stop
