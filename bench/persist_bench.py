@@ -1,5 +1,6 @@
-"""Snapshots: SAVE and BGSAVE time and file size for about 1 GB of tensors, the loop's
-responsiveness while a BGSAVE runs, and the load time at restart.
+"""Persistence: SAVE and BGSAVE time and file size for about 1 GB of tensors, the loop's
+responsiveness while a BGSAVE runs, the load time at restart; and SET / AI.TENSORSET
+throughput with the append-only log under each appendfsync policy next to no log.
 
 Starts one tensorserve (persistence rules off, its own --dir), stores ``--gb`` GiB of
 FLOAT tensors (``--tensor-mb`` MiB each, random bytes so nothing compresses), then:
@@ -7,7 +8,11 @@ FLOAT tensors (``--tensor-mb`` MiB each, random bytes so nothing compresses), th
 - SAVE: wall time of the command (the loop is busy for all of it), file size;
 - BGSAVE: time until INFO reports it done, and PING round trips from another client
   while it runs (p50 / p99 / max): the loop only copies the key list, a thread writes;
-- restart: time from process start to the first PONG with the snapshot loaded.
+- restart: time from process start to the first PONG with the snapshot loaded;
+- the log: four servers side by side (appendonly no, and yes with appendfsync no,
+  everysec, always), each driven in turn by redis-benchmark (``-c 50``, one request in
+  flight per connection) with SET and with ``AI.TENSORSET t:<rand> FLOAT 4 VALUES 1 2 3
+  4``, ``--reps`` repetitions interleaved; medians and ratios to the server without a log.
 
 The disk is whatever backs the temp directory (``--dir`` to choose): fsync cost is part
 of both saves.
@@ -33,7 +38,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, ROOT, command, encode, free_port, machine_notes, write_results
+from _common import (
+    RESULTS,
+    ROOT,
+    Server,
+    command,
+    encode,
+    free_port,
+    machine_notes,
+    write_results,
+)
 
 
 def _start(port: int, directory: str) -> tuple[subprocess.Popen[bytes], float]:
@@ -59,12 +73,62 @@ def _info(port: int) -> dict[str, str]:
     return dict(line.split(":", 1) for line in body.splitlines() if ":" in line)
 
 
+_AOF_SERVERS: dict[str, list[str]] = {
+    "appendonly no": [],
+    "appendfsync no": ["--appendonly", "yes", "--appendfsync", "no"],
+    "appendfsync everysec": ["--appendonly", "yes", "--appendfsync", "everysec"],
+    "appendfsync always": ["--appendonly", "yes", "--appendfsync", "always"],
+}
+_WORKLOADS: dict[str, list[str]] = {
+    "SET": ["-t", "set"],
+    "TENSORSET": ["AI.TENSORSET", "t:__rand_int__", "FLOAT", "4", "VALUES", "1", "2", "3",
+                  "4"],
+}
+
+
+def _aof_throughput(reps: int, requests: int) -> dict[str, dict[str, float]]:
+    servers = {}
+    dirs = []
+    try:
+        for name, flags in _AOF_SERVERS.items():
+            d = tempfile.mkdtemp(prefix="persist-aof-")
+            dirs.append(d)
+            servers[name] = Server("tensorserve", ["--dir", d, *flags])
+        runs: dict[tuple[str, str], list[float]] = {}
+        order = list(servers)
+        for rep in range(reps):
+            for work, wargs in _WORKLOADS.items():
+                for name in (order if rep % 2 == 0 else order[::-1]):
+                    out = subprocess.run(
+                        ["redis-benchmark", "-p", str(servers[name].port), "-c", "50", "-n",
+                         str(requests), "-r", "100000", "--csv", *wargs],
+                        capture_output=True, text=True, timeout=600, check=True)
+                    rps = float(out.stdout.strip().splitlines()[-1].split('","')[1])
+                    runs.setdefault((name, work), []).append(rps)
+    finally:
+        for srv in servers.values():
+            srv.stop()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    table: dict[str, dict[str, float]] = {}
+    for name in _AOF_SERVERS:
+        row: dict[str, float] = {}
+        for work in _WORKLOADS:
+            row[work] = statistics.median(runs[(name, work)])
+            base = statistics.median(runs[("appendonly no", work)])
+            row[f"{work}_ratio"] = row[work] / base
+        table[name] = row
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gb", type=float, default=1.0, help="GiB of tensors (default 1)")
     ap.add_argument("--tensor-mb", type=int, default=4)
     ap.add_argument("--dir", default=None, help="where the snapshot goes (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=50_000)
     args = ap.parse_args(argv)
 
     directory = tempfile.mkdtemp(prefix="persist-bench-", dir=args.dir)
@@ -123,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         proc.wait(60)
         shutil.rmtree(directory, ignore_errors=True)
 
+    result["aof"] = _aof_throughput(args.reps, args.requests)
+
     gib = result["data_bytes"] / 2**30
     p = result["ping_during_bgsave_ms"]
     md = "\n".join([
@@ -138,6 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         f"| PING during BGSAVE p50 / p99 / max | {p['p50']:.2f} / {p['p99']:.2f} / {p['max']:.2f} ms ({p['n']} pings) |",
         f"| restart to first PONG (loading) | {result['restart_s']:.2f} s |",
         f"| storing the tensors (TENSORSET) | {result['store_s']:.2f} s |",
+        "",
+        f"Append-only log, redis-benchmark -c 50 -n {args.requests}, medians of {args.reps}"
+        " (ratio to no log in brackets):",
+        "",
+        "| server | SET/s | AI.TENSORSET/s |",
+        "|---|---:|---:|",
+        *[f"| {name} | {row['SET']:,.0f} ({row['SET_ratio']:.2f}x) | "
+          f"{row['TENSORSET']:,.0f} ({row['TENSORSET_ratio']:.2f}x) |"
+          for name, row in result["aof"].items()],
         "",
     ])
     write_results(args.out, "persist", result, md)

@@ -28,6 +28,7 @@ _LEVELS = {
 _USAGE = """Usage: tensorserve [/path/to/tensorserve.conf] [options]
        tensorserve -v or --version
        tensorserve -h or --help
+       tensorserve check-aof [--fix] <file.aof>
 
 Options are redis.conf parameters, e.g.
        tensorserve --port 7777 --bind 0.0.0.0 --requirepass secret
@@ -83,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (onnxruntime's spinning is turned off per session in runtime/backends/_onnx.py.)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "check-aof":
+        from .check_aof import main as check_aof
+
+        return check_aof(args[1:])
     if args and args[0] in ("-v", "--version"):
         print(f"tensorserve v={__version__}")
         return 0

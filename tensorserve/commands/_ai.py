@@ -24,6 +24,7 @@ from ..store.script import Script
 from ..store.tensor import Tensor
 from ._client import BLOCKED
 from ._dispatch import count_error
+from .aof import tensorset_argv
 
 if TYPE_CHECKING:
     from ..store import Database
@@ -255,8 +256,11 @@ def _complete(c: ClientState, db: Database, out_keys: list[bytes], job: Job) -> 
         old = db.lookup(key)
         if old is not None and old.__class__ is not Tensor:
             raise WrongTypeError()
+    aof = c.server.aof
     for key, tensor in zip(out_keys, job.outputs, strict=True):
         db.set(key, tensor)
+        if aof is not None:  # the run's result, not the run, is what a replay applies
+            aof.feed(db.id, tensorset_argv(key, tensor))
     return OK
 
 

@@ -170,6 +170,8 @@ def _serve_ready(server: ServerState) -> None:
                 skipped += 1
                 continue
             waiter.detach()
+            if server.aof is not None:
+                server.aof.feed_served(waiter.client, waiter.client.blocked_argv, reply)
             waiter.client.unblock(reply)
 
 

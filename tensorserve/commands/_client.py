@@ -58,6 +58,7 @@ class ClientState:
 
     __slots__ = (
         "authenticated",
+        "blocked_argv",
         "blocked_on",
         "channels",
         "close_after_reply",
@@ -107,6 +108,7 @@ class ClientState:
         self.shards: set[bytes] | None = None  # sharded channels (SSUBSCRIBE)
         self.reply_mode = 0  # 0 on, 1 off, 2 skip next
         self.close_after_reply = False
+        self.blocked_argv: list[bytes] | None = None  # the blocked command (AOF)
         self.blocked_on: Any = None  # what a blocked client waits for (for CLIENT LIST/UNBLOCK)
         self.no_evict = False
         self.last_cmd = "NULL"

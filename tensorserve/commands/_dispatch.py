@@ -168,8 +168,10 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
         return PAUSED
     if not c.authenticated and not spec.no_auth:
         return reject(c, NoAuthError(), spec)
-    if spec.is_write and c.server.disk_error and _writes_stopped(c.server):
-        return reject(c, MisconfError(), spec)
+    if spec.is_write and c.server.disk_error:
+        err = _writes_stopped(c.server)
+        if err is not None:
+            return reject(c, err, spec)
     if c.multi is not None and not spec.multi_ok:
         if spec.no_multi:
             return reject(c, ReplyError("Command not allowed inside a transaction"), spec)
@@ -205,6 +207,9 @@ def _crashed(server: ServerState, spec: CommandSpec) -> ReplyError:
 def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
     """Run a resolved, permitted command (EXEC, scripts): stats, slowlog, monitors."""
     server = c.server
+    aof = server.aof if spec.is_write else None
+    if aof is not None:
+        dirty = server.keyspace.dirty
     t0 = _perf_ns()
     try:
         reply = spec.handler(c, argv)  # type: ignore[misc]
@@ -213,6 +218,11 @@ def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
     except Exception:
         reply = _crashed(server, spec)
     ns = _perf_ns() - t0
+    if aof is not None:
+        if reply is BLOCKED:
+            c.blocked_argv = argv  # a blocking pop logs what it takes when served
+        elif server.keyspace.dirty != dirty:
+            aof.feed_command(c, spec, argv, reply)
     stats = spec.stats
     stats.calls += 1
     stats.nsec += ns
@@ -336,11 +346,20 @@ def _gates_open(c: ClientState) -> bool:
         and not c.server.monitors
         and not c.server.pause_until
         and not c.server.disk_error
+        and c.server.aof is None
     )
 
 
-def _writes_stopped(server: ServerState) -> bool:
-    """redis-server's writeCommandsDeniedByDiskError: the last save failed, save rules
-    are set and stop-writes-on-bgsave-error is on."""
+def _writes_stopped(server: ServerState) -> ReplyError | None:
+    """redis-server's writeCommandsDeniedByDiskError: the append-only log cannot be
+    written, or the last save failed with save rules set and stop-writes-on-bgsave-error
+    on."""
+    aof = server.aof
+    if aof is not None and aof.error:
+        return aof.misconf()
     cfg = server.config
-    return bool(cfg.stop_writes_on_bgsave_error and cfg.save)
+    p = server.persistence
+    if p is not None and not p.last_status_ok and cfg.stop_writes_on_bgsave_error \
+            and cfg.save:
+        return MisconfError()
+    return None

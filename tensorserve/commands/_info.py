@@ -206,7 +206,8 @@ def _memory(s: ServerState) -> dict[str, Any]:
 
 def _persistence(s: ServerState) -> dict[str, Any]:
     p = s.persistence
-    return {
+    a = s.aof
+    out = {
         "loading": 0,
         "async_loading": 0,
         "current_cow_peak": 0,
@@ -224,19 +225,27 @@ def _persistence(s: ServerState) -> dict[str, Any]:
                                         if p is not None and p.in_progress else -1),
         "rdb_saves": p.saves if p is not None else 0,
         "rdb_last_cow_size": 0,
-        "aof_enabled": int(s.config.appendonly),
-        "aof_rewrite_in_progress": 0,
-        "aof_rewrite_scheduled": 0,
-        "aof_last_rewrite_time_sec": -1,
-        "aof_current_rewrite_time_sec": -1,
-        "aof_last_bgrewrite_status": "ok",
-        "aof_rewrites": 0,
+        "aof_enabled": int(a is not None),
+        "aof_rewrite_in_progress": int(a is not None and a.rewriting is not None),
+        "aof_rewrite_scheduled": int(a is not None and a.rewrite_scheduled),
+        "aof_last_rewrite_time_sec": a.last_rewrite_seconds if a is not None else -1,
+        "aof_current_rewrite_time_sec": (int(time.monotonic() - a.rewrite_started)
+                                         if a is not None and a.rewriting is not None
+                                         else -1),
+        "aof_last_bgrewrite_status": "ok" if a is None or a.last_rewrite_ok else "err",
+        "aof_rewrites": a.rewrites if a is not None else 0,
         "aof_rewrites_consecutive_failures": 0,
-        "aof_last_write_status": "ok",
+        "aof_last_write_status": "ok" if a is None or not a.error else "err",
         "aof_last_cow_size": 0,
         "module_fork_in_progress": 0,
         "module_fork_last_cow_size": 0,
     }
+    if a is not None:  # redis-server adds these while the log is on
+        out.update({"aof_current_size": a.size + sum(map(len, a.buf)),
+                    "aof_base_size": a.base_size, "aof_pending_rewrite": 0,
+                    "aof_buffer_length": sum(map(len, a.buf)),
+                    "aof_pending_bio_fsync": int(a.unsynced), "aof_delayed_fsync": 0})
+    return out
 
 
 def _stats(s: ServerState) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ..store import Keyspace
 
 if TYPE_CHECKING:
     from ._client import ClientState
+    from .aof import Aof
     from .persistence import Persistence
 
 __all__ = ["ServerState", "SlowlogEntry", "Stats"]
@@ -98,6 +99,8 @@ class ServerState:
         self.request_shutdown: Callable[[bool], bool] = lambda save: True
         # Snapshots (commands/persistence.Persistence), installed by the server.
         self.persistence: Persistence | None = None
+        # The append-only log (commands/aof.Aof) when appendonly is on, after loading.
+        self.aof: Aof | None = None
         # The last snapshot failed: writes may be refused (MISCONF) until one succeeds.
         # Also routes every command through dispatch's general path, where that check is.
         self.disk_error = False
@@ -148,6 +151,10 @@ class ServerState:
         self._apply_obuf_limits(config)
         self.runtime.configure(config.inline_run_max_us, config.minbatch_timeout_default,
                                config.queue_max_len)
+        if old.appendonly != config.appendonly and self.loop is not None:
+            from .aof import switch  # the family module imports this one
+
+            switch(self, config.appendonly)
         if old.slowlog_max_len != config.slowlog_max_len:
             self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
         if old.requirepass != config.requirepass and not config.requirepass:
@@ -174,6 +181,8 @@ class ServerState:
                     c.close()
         for job in self.cron_jobs:
             job()
+        if self.aof is not None:
+            self.aof.flush()  # DELs of keys expired by the cron, with no reply to wait for
 
     def uptime(self) -> float:
         return time.monotonic() - self.start_monotonic

@@ -32,6 +32,7 @@ from ._client import BLOCKED, ClientState
 from ._dispatch import count_error
 from ._script_host import LoopScriptHost
 from ._spec import command
+from .aof import tensorset_argv
 from .model import parse_modelexecute, parse_modelrun
 from .script import (
     SCRIPTEXECUTE_ARITY,
@@ -353,6 +354,9 @@ class _DagRun:
                     out.append(WrongTypeError())
                     continue
                 db.set(key, value)
+                aof = self.client.server.aof
+                if aof is not None and value is not None:
+                    aof.feed(db.id, tensorset_argv(key, value))
         return out
 
 

@@ -208,6 +208,10 @@ class Persistence:
         if self.bg_scheduled:
             self.bg_scheduled = False
             self.bgsave()
+        aof = self.server.aof
+        if aof is not None and aof.rewrite_scheduled and aof.rewriting is None:
+            aof.rewrite_scheduled = False
+            aof.rewrite()
 
     def wait(self) -> None:
         """Block until a running BGSAVE has written its file (shutdown, DEBUG RELOAD)."""

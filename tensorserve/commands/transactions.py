@@ -133,6 +133,8 @@ def exec_(c: ClientState, argv: list[bytes]) -> Any:
             replies.append(None if reply is BLOCKED else reply)
     finally:
         c.in_exec = False
+        if c.server.aof is not None:
+            c.server.aof.exec_done(c)
     return replies
 
 

@@ -185,6 +185,17 @@ class Connection(ClientState, asyncio.Protocol):
             self._resume_reading()
 
     def _write(self, out: list[bytes]) -> None:
+        aof = self.server.aof
+        if aof is not None and (aof.buf or aof.parked):
+            # The log first: no reply acknowledges a write it does not hold. Under
+            # appendfsync always the replies wait for one write + fsync at the end of
+            # this loop iteration, shared by every client answered in it.
+            if aof.park(self, out):
+                return
+            aof.flush()
+        self.write_now(out)
+
+    def write_now(self, out: list[bytes]) -> None:
         transport = self.transport
         if transport is None:
             return
@@ -313,7 +324,16 @@ class Connection(ClientState, asyncio.Protocol):
 
     def close(self) -> None:
         self._closing = True
+        aof = self.server.aof
+        if aof is not None and aof.parked and aof.holds(self):
+            return  # closed by the log's release, after the replies it holds
         if self.transport is not None:
+            self.transport.close()
+
+    def released(self) -> None:
+        """The log released replies it held (appendfsync always): a close asked for
+        meanwhile happens now, after them."""
+        if self._closing and self.transport is not None:
             self.transport.close()
 
     def set_authenticated(self, value: bool) -> None:

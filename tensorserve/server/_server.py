@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import signal
 import socket
@@ -14,10 +15,11 @@ from typing import Final
 
 from .. import __version__
 from ..commands import ServerState
+from ..commands.aof import Aof
 from ..commands.persistence import Persistence
 from ..config import Config
 from ..protocol import reader_name
-from ..store.persistence import SnapshotError
+from ..store.persistence import AofError, SnapshotError
 from ._connection import Connection
 from ._loop import loop_name, new_event_loop
 
@@ -49,7 +51,7 @@ class Server:
         self.state.loop_thread = threading.get_ident()
         self._stopping = asyncio.Event()
         _raise_fd_limit(self.config.maxclients)
-        self.persistence.load()  # before any client can connect
+        self._load()  # before any client can connect
         state = self.state
 
         def factory() -> Connection:
@@ -85,6 +87,29 @@ class Server:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         self._schedule_cron()
+
+    def _load(self) -> None:
+        """The data at start: the append-only log when appendonly is on and one exists
+        (as redis-server, it wins over the snapshot), else the snapshot."""
+        state = self.state
+        if not self.config.appendonly:
+            self.persistence.load()
+            return
+        aof = Aof(state)
+        if os.path.exists(aof.path):
+            aof.load()
+            aof.open()
+        else:
+            self.persistence.load()
+            aof.create()
+        state.aof = aof
+        state.keyspace.on_expired = aof.feed_expired
+
+        def close() -> None:
+            if state.aof is not None:
+                state.aof.close()
+
+        state.on_shutdown.append(close)
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -180,7 +205,7 @@ def run(config: Config, config_file: str = "") -> int:
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(server.serve_forever())
-    except (OSError, SnapshotError) as e:
+    except (OSError, SnapshotError, AofError) as e:
         log.error("could not start: %s", e)
         print(f"tensorserve: {e}", file=sys.stderr)
         return 1

@@ -257,6 +257,8 @@ class Database:
         ks.expired_keys += 1
         if ks.watched:
             ks.touch(self.id, key)
+        if ks.on_expired is not None:
+            ks.on_expired(self.id, key)
 
     # -- iteration -------------------------------------------------------------------
     def random_key(self) -> bytes | None:
@@ -312,6 +314,7 @@ class Keyspace:
         "dbs",
         "dirty",
         "expired_keys",
+        "on_expired",
         "on_modified",
         "watched",
     )
@@ -323,6 +326,8 @@ class Keyspace:
         # Called with (db, key) after in-place container changes (blocked list pops).
         self.on_modified: list[Callable[[int, bytes], None]] = []
         self.dirty = 0  # changes since the last save (rdb_changes_since_last_save)
+        # Called with (db, key) when a key is deleted for having expired (the AOF's DEL).
+        self.on_expired: Callable[[int, bytes], None] | None = None
         self.expired_keys = 0
 
     def touch(self, db: int, key: bytes) -> None:

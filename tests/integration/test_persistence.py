@@ -27,15 +27,16 @@ class Node:
     """A server with its own --dir that can be stopped and started again on it."""
 
     def __init__(self, start: Callable[..., ServerProcess], directory: Path,
-                 *args: str) -> None:
+                 *args: str, cwd: Path | None = None) -> None:
         self._start = start
         self.dir = directory
+        self.cwd = cwd or directory  # where the server's log file goes
         self.args = args
         self.proc: ServerProcess | None = None
         self.r: redis.Redis | None = None
 
     def up(self, *extra: str) -> redis.Redis:
-        self.proc = self._start("--dir", str(self.dir), *self.args, *extra, cwd=str(self.dir))
+        self.proc = self._start("--dir", str(self.dir), *self.args, *extra, cwd=str(self.cwd))
         self.r = redis.Redis(port=self.proc.port, protocol=3, socket_timeout=60)
         return self.r
 

@@ -4,6 +4,7 @@ No sockets and no engines here: a :class:`Reviver` from the command layer rebuil
 models and scripts from what was saved.
 """
 
+from ._aof import AofError, AofTail, encode_command, read_aof
 from ._codec import (
     DUMP_VERSION,
     CorruptValue,
@@ -20,6 +21,8 @@ from ._snapshot import (
     SnapshotError,
     fsync_dir,
     read_snapshot,
+    read_snapshot_from,
+    write_entries,
     write_snapshot,
 )
 
@@ -27,15 +30,21 @@ __all__ = [
     "DUMP_VERSION",
     "MAGIC",
     "SNAPSHOT_VERSION",
+    "AofError",
+    "AofTail",
     "CorruptValue",
     "Entry",
     "Reviver",
     "SnapshotError",
     "decode_value",
     "dump_payload",
+    "encode_command",
     "encode_value",
     "fsync_dir",
+    "read_aof",
     "read_snapshot",
+    "read_snapshot_from",
     "restore_payload",
+    "write_entries",
     "write_snapshot",
 ]
