@@ -21,7 +21,7 @@ import redis
 
 from .. import models
 from ..helpers import ROOT, RawClient, ServerProcess, encode_command
-from .test_model import modelstore, tensorset
+from .test_model import assert_close, modelstore, tensorget, tensorset
 from .test_persistence import Node
 
 AOF = "appendonly.aof"
@@ -213,6 +213,13 @@ def test_kill_9_then_replay_gives_the_same_keyspace(node: Node, fsync: str) -> N
     r = node.up("--appendfsync", fsync)
     after = keyspace(r)
     assert after == before, after.diff(before)
+    # The replayed models run and give the in-process outputs.
+    x = models.mlp_input(2, seed=3)
+    tensorset(r, "x2", x)
+    for key in ("m", "mo"):
+        assert r.execute_command("AI.MODELEXECUTE", key, "INPUTS", 1, "x2", "OUTPUTS", 1,
+                                 "y2") == b"OK"
+        assert_close(tensorget(r, "y2"), models.reference("mlp", x)[0])
     # A run was logged as its output tensors, not as a run to do again.
     log = (node.dir / AOF).read_bytes()
     assert b"AI.MODELEXECUTE" not in log and b"AI.DAGEXECUTE" not in log
