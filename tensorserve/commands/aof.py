@@ -270,9 +270,9 @@ class Aof:
             if name in _STATE_TTL:
                 if name == "restore":
                     from ..store.persistence import dump_payload
-                    from .persistence import _frozen
+                    from .persistence import frozen_copy
 
-                    self.feed(db.id, [b"RESTORE", key, b"0", dump_payload(_frozen(value)),
+                    self.feed(db.id, [b"RESTORE", key, b"0", dump_payload(frozen_copy(value)),
                                       b"REPLACE"])
                 else:
                     self.feed(db.id, [b"SET", key, value])

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ._client import ClientState
     from ._server_state import ServerState
 
-__all__ = ["Persistence", "debug_reload"]
+__all__ = ["Persistence", "debug_reload", "frozen_copy"]
 
 log = logging.getLogger("tensorserve.persistence")
 
@@ -77,7 +77,7 @@ class _Reviver:
         return build_script(self.server, device.encode(), tag, entry_points, source)
 
 
-def _frozen(value: Any) -> Any:
+def frozen_copy(value: Any) -> Any:
     """A copy of a mutable container that later commands cannot change; immutable
     values (bytes, tensors, models, scripts) as they are."""
     cls = value.__class__
@@ -131,7 +131,7 @@ class Persistence:
                 deadline = expires.get(key, -1) if expires else -1
                 if 0 <= deadline <= now:
                     continue  # expired, not yet collected: not saved (as Redis)
-                out.append((db.id, key, deadline, _frozen(value)))
+                out.append((db.id, key, deadline, frozen_copy(value)))
         return out
 
     def _write(self, entries: list[Entry]) -> None:
@@ -349,7 +349,7 @@ def dump(c: ClientState, argv: list[bytes]) -> Any:
     value = c.db.lookup(argv[1])
     if value is None:
         return None
-    return dump_payload(_frozen(value))
+    return dump_payload(frozen_copy(value))
 
 
 @command("restore", -4, "write denyoom", keys=(1, 1, 1), group="generic", since="2.6.0",
