@@ -80,6 +80,9 @@ class Config:
     intra_op_parallelism: int = 1
     inter_op_parallelism: int = 0
     model_chunk_size: int = 511 * 1024 * 1024  # AI.MODELGET splits bigger blobs
+    # ONNX runs longer than this are stopped (RedisAI's MODEL_EXECUTION_TIMEOUT, ms,
+    # at least 1000). TorchScript offers no way to stop a run: see the README.
+    model_execution_timeout: int = 5000
     backendspath: str = ""  # accepted and remembered (backends are Python packages)
     # A run predicted to take at most this long (from the model's recent runs) is done
     # on the event loop when its device queue is idle: a hand-off to a worker and back
@@ -278,6 +281,8 @@ PARAMS: Final[dict[str, Param]] = {
         _p("intra-op-parallelism", _int(0, 1024), mutable=False, aliases=("intra_op_parallelism",)),
         _p("inter-op-parallelism", _int(0, 1024), mutable=False, aliases=("inter_op_parallelism",)),
         _p("model-chunk-size", _int(1, 2**63 - 1), aliases=("model_chunk_size",)),
+        _p("model-execution-timeout", _int(1000, 2**31 - 1), mutable=False,
+           aliases=("model_execution_timeout",)),
         _p("backendspath", str),
         _p("inline-run-max-us", _int(0, 10**9)),
         _p("minbatch-timeout-default", _int(1, 10**9)),

@@ -35,6 +35,7 @@ __all__ = [
     "conv_onnx",
     "conv_torch",
     "cuda_device_count",
+    "endless_onnx",
     "engine_versions",
     "image_input",
     "image_reference",
@@ -306,3 +307,33 @@ def image_reference(img: np.ndarray, mean: float, std: float) -> list[np.ndarray
     with torch.inference_mode():
         classes = unit.argmax([torch.from_numpy(logits)], [], [])
     return [x.numpy(), logits, classes.numpy()]
+
+
+@cache
+def endless_onnx() -> bytes:
+    """An ONNX model whose Loop adds 1 to its input 10**15 times: it never ends on its
+    own (for the execution time limit)."""
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["x_in", "one"], ["x_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_in", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [None])],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)],
+        "endless",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])],
+        initializer=[helper.make_tensor("trips", TensorProto.INT64, [], [10**15]),
+                     helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()

@@ -125,7 +125,8 @@ class ServerState:
         # model). Load-time options, as RedisAI's module arguments.
         self.runtime = Runtime(
             config.threads_per_queue,
-            BackendOptions(config.intra_op_parallelism, config.inter_op_parallelism),
+            BackendOptions(config.intra_op_parallelism, config.inter_op_parallelism,
+                           config.model_execution_timeout),
             lambda: self.loop,
         )
         self.runtime.configure(config.inline_run_max_us, config.minbatch_timeout_default,

@@ -114,6 +114,7 @@ def _load_time_configs(s: ServerState) -> dict[str, Any]:
         "threads_per_queue": cfg.threads_per_queue,
         "inter_op_parallelism": cfg.inter_op_parallelism,
         "intra_op_parallelism": cfg.intra_op_parallelism,
+        "model_execution_timeout": cfg.model_execution_timeout,
         "model_chunk_size": cfg.model_chunk_size,
     }
 

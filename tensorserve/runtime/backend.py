@@ -29,10 +29,14 @@ class BackendError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
-    """Load-time options (RedisAI's INTRA_OP_PARALLELISM / INTER_OP_PARALLELISM)."""
+    """Load-time options (RedisAI's INTRA_OP_PARALLELISM / INTER_OP_PARALLELISM /
+    MODEL_EXECUTION_TIMEOUT)."""
 
     intra_op_threads: int = 0  # 0: the engine's default
     inter_op_threads: int = 0
+    # A run longer than this is stopped where the engine allows it (ONNX: onnxruntime's
+    # terminate flag); 0: never.
+    execution_timeout_ms: int = 0
 
 
 class LoadedModel(Protocol):

@@ -1,0 +1,55 @@
+"""Limits on what a run can take (issue 7): the execution time limit that stops a
+runaway ONNX model (RedisAI's MODEL_EXECUTION_TIMEOUT) while the server keeps serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import redis
+
+from .. import models
+from ..helpers import RawClient, ServerProcess, encode_command
+from .test_model import modelstore, tensorset
+
+
+def test_runaway_onnx_run_is_stopped_at_the_time_limit(
+        start_server: Callable[..., ServerProcess]) -> None:
+    srv = start_server("--model-execution-timeout", "1000")
+    r = redis.Redis(port=srv.port, protocol=3, socket_timeout=60)
+    assert r.config_get("model-execution-timeout") == {"model-execution-timeout": "1000"}
+    modelstore(r, "endless", "ONNX", models.endless_onnx())
+    tensorset(r, "x", np.zeros(1, np.float32))
+    rc = RawClient(srv.port)
+    rc.sock.settimeout(30)
+    start = time.monotonic()
+    rc.send(encode_command("AI.MODELEXECUTE", "endless", "INPUTS", 1, "x", "OUTPUTS", 1, "y"))
+    time.sleep(0.3)
+    assert r.ping()  # the run is on a worker: others are served meanwhile
+    reply = rc.read()
+    elapsed = time.monotonic() - start
+    assert isinstance(reply, Exception) and str(reply) == (
+        "Exiting due to terminate flag being set to true.")
+    assert 0.9 <= elapsed < 10, elapsed
+    assert not r.exists("y")
+    info = r.execute_command("AI.INFO", "endless")
+    assert info[b"errors"] == 1
+    rc.close()
+
+
+def test_model_execution_timeout_default_and_bounds(
+        start_server: Callable[..., ServerProcess]) -> None:
+    srv = start_server()
+    r = redis.Redis(port=srv.port, protocol=3)
+    assert r.config_get("model-execution-timeout") == {"model-execution-timeout": "5000"}
+    rc = RawClient(srv.port)
+    assert "model_execution_timeout:5000" in rc.command("INFO", "ai_load_time_configs").decode()
+    rc.close()
+    # A load-time option, as in RedisAI (at least 1000 ms there too).
+    with pytest.raises(redis.ResponseError):
+        r.config_set("model-execution-timeout", 2000)
+    with pytest.raises(RuntimeError) as e:
+        start_server("--model-execution-timeout", "999")
+    assert "argument must be between 1000 and 2147483647 inclusive" in str(e.value)
