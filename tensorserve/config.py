@@ -39,6 +39,9 @@ class Config:
     tcp_keepalive: int = 300
     tcp_backlog: int = 511
     proto_max_bulk_len: int = 512 * 1024 * 1024
+    # The largest tensor AI.TENSORSET may create (its data, in bytes), whether sent as a
+    # BLOB, as VALUES or as a shape alone; the lower of this and proto-max-bulk-len.
+    tensor_max_bytes: int = 512 * 1024 * 1024
     client_query_buffer_limit: int = 1024 * 1024 * 1024
     # class -> (hard, soft, soft seconds); redis-server's defaults.
     client_output_buffer_limit: tuple[tuple[str, int, int, int], ...] = (
@@ -248,6 +251,7 @@ PARAMS: Final[dict[str, Param]] = {
         _p("tcp-keepalive", _int(0, 2**31 - 1)),
         _p("tcp-backlog", _int(0, 2**31 - 1), mutable=False),
         _p("proto-max-bulk-len", _mem),
+        _p("tensor-max-bytes", _mem),
         _p("client-query-buffer-limit", _mem),
         _p("client-output-buffer-limit", str, _cobl_format),  # parsed against current value
         _p("slowlog-log-slower-than", _int(-1, 2**63 - 1)),

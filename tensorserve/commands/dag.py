@@ -41,7 +41,7 @@ from .script import (
     parse_scriptexecute,
     parse_scriptrun,
 )
-from .tensor import parse_get_format, parse_tensorset, tensor_reply
+from .tensor import parse_get_format, parse_tensorset, tensor_cap, tensor_reply
 
 _NA: Final = Raw(b"+NA\r\n")
 _SEP: Final = b"|>"
@@ -160,7 +160,7 @@ def _parse_op(c: ClientState, dag: Dag, argv: list[bytes], readonly: bool,
         if n < 4:
             raise BareError("wrong number of arguments for 'AI.TENSORSET' command")
         op = DagOp("set")
-        dag.new_slot(argv[1], parse_tensorset(argv, c.server.config.proto_max_bulk_len))
+        dag.new_slot(argv[1], parse_tensorset(argv, *tensor_cap(c.server.config)))
         return op
     if cmd == b"AI.TENSORGET":
         if not 2 <= n <= 4:

@@ -12,16 +12,19 @@ tests match on, where dispatch's check would name the table entry in lower case.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ReplyError, WrongTypeError
 from ..protocol import OK
 from ..store.dtypes import lookup as lookup_dtype
-from ..store.tensor import Tensor
+from ..store.tensor import Tensor, too_large
 from ._ai import wrong_arity
 from ._args import parse_int
 from ._client import ClientState
 from ._spec import command
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 _INVALID_TYPE: Final = "invalid data type"
 _BAD_DIM: Final = "invalid or negative value found in tensor shape"
@@ -52,12 +55,20 @@ def tensorset(c: ClientState, argv: list[bytes]) -> Any:
     old = db.lookup(key)
     if old is not None and old.__class__ is not Tensor:
         raise WrongTypeError()  # before any argument is parsed, as RedisAI
-    db.set(key, parse_tensorset(argv, c.server.config.proto_max_bulk_len))
+    db.set(key, parse_tensorset(argv, *tensor_cap(c.server.config)))
     return OK
 
 
-def parse_tensorset(argv: list[bytes], cap: int) -> Tensor:
-    """The tensor ``key type dim... [BLOB b | VALUES v...]`` describes (argc >= 4)."""
+def tensor_cap(config: Config) -> tuple[int, str]:
+    """The size limit on a new tensor's data, and the name of the flag that sets it."""
+    if config.tensor_max_bytes < config.proto_max_bulk_len:
+        return config.tensor_max_bytes, "tensor-max-bytes"
+    return config.proto_max_bulk_len, "proto-max-bulk-len"
+
+
+def parse_tensorset(argv: list[bytes], cap: int, limit: str = "proto-max-bulk-len") -> Tensor:
+    """The tensor ``key type dim... [BLOB b | VALUES v...]`` describes (argc >= 4); its
+    data may not pass ``cap`` bytes (the ``limit`` flag)."""
     argc = len(argv)
     dtype = lookup_dtype(argv[2])
     if dtype is None:
@@ -89,7 +100,13 @@ def parse_tensorset(argv: list[bytes], cap: int) -> Tensor:
         pos += 1
     shape = tuple(dims)
     if fmt == _BLOB:
+        # The blob exists already (bounded by proto-max-bulk-len); from_blob checks
+        # that it matches the shape.
+        if len(argv[pos]) > cap:
+            raise too_large(len(argv[pos]), cap, limit)
         return Tensor.from_blob(dtype, shape, argv[pos])
+    if n * dtype.itemsize > cap:  # before anything is allocated
+        raise too_large(n * dtype.itemsize, cap, limit)
     if fmt == _VALUES:
         return Tensor.from_values(dtype, shape, argv[pos:], cap)
     return Tensor.zeros(dtype, shape, cap)

@@ -54,11 +54,10 @@ _INT_CHARS: Final = b"0123456789-"
 _BAD_INT: Final = re.compile(rb"(?:^|\x00)(?:0[0-9]|-0|-?\x00|-?$)|-[^0-9]|[0-9]-")
 
 
-def too_large(nbytes: int, cap: int) -> ReplyError:
-    """A shape whose data would pass proto-max-bulk-len: refused before allocating."""
-    return ReplyError(
-        f"tensor of {nbytes} bytes exceeds proto-max-bulk-len ({cap} bytes)"
-    )
+def too_large(nbytes: int, cap: int, limit: str = "proto-max-bulk-len") -> ReplyError:
+    """A tensor whose data would pass the size limit (named by ``limit``): refused
+    before anything is allocated."""
+    return ReplyError(f"tensor of {nbytes} bytes exceeds {limit} ({cap} bytes)")
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -53,3 +53,33 @@ def test_model_execution_timeout_default_and_bounds(
     with pytest.raises(RuntimeError) as e:
         start_server("--model-execution-timeout", "999")
     assert "argument must be between 1000 and 2147483647 inclusive" in str(e.value)
+
+
+def test_tensor_max_bytes_caps_every_way_of_making_a_tensor(
+        start_server: Callable[..., ServerProcess]) -> None:
+    srv = start_server("--tensor-max-bytes", "1kb")
+    r = redis.Redis(port=srv.port, protocol=3)
+    assert r.config_get("tensor-max-bytes") == {"tensor-max-bytes": "1024"}
+    want = "tensor of 1028 bytes exceeds tensor-max-bytes (1024 bytes)"
+
+    def err(*args: object) -> str:
+        with pytest.raises(redis.ResponseError) as e:
+            r.execute_command(*args)
+        return str(e.value)
+
+    assert err("AI.TENSORSET", "t", "FLOAT", 257, "BLOB", b"\0" * 1028) == want
+    assert err("AI.TENSORSET", "t", "FLOAT", 257) == want
+    assert err("AI.TENSORSET", "t", "FLOAT", 257, "VALUES", *([1] * 257)) == want
+    # A typo'd shape is refused without allocating anything.
+    assert err("AI.TENSORSET", "t", "DOUBLE", 10**9, 10**9) == (
+        f"tensor of {8 * 10**18} bytes exceeds tensor-max-bytes (1024 bytes)")
+    # In a DAG too (a TENSORSET op's error fails the whole command, as in RedisAI).
+    assert err("AI.DAGEXECUTE", "ROUTING", "t", "|>", "AI.TENSORSET", "t", "FLOAT",
+               257) == want
+    assert r.exists("t") == 0
+    assert r.execute_command("AI.TENSORSET", "t", "FLOAT", 256) == b"OK"  # 1024: fits
+    # The lower of the two limits applies, named in the error.
+    assert r.config_set("tensor-max-bytes", "1mb")
+    assert r.config_set("proto-max-bulk-len", "2kb")
+    assert err("AI.TENSORSET", "t", "FLOAT", 1024) == (
+        "tensor of 4096 bytes exceeds proto-max-bulk-len (2048 bytes)")
