@@ -83,3 +83,28 @@ def test_tensor_max_bytes_caps_every_way_of_making_a_tensor(
     assert r.config_set("proto-max-bulk-len", "2kb")
     assert err("AI.TENSORSET", "t", "FLOAT", 1024) == (
         "tensor of 4096 bytes exceeds proto-max-bulk-len (2048 bytes)")
+
+
+def test_onnx_model_with_external_data_is_refused(
+        start_server: Callable[..., ServerProcess]) -> None:
+    import os
+    import tempfile
+
+    import onnx
+
+    srv = start_server()
+    r = redis.Redis(port=srv.port, protocol=3)
+    model = onnx.load_from_string(models.mlp_onnx())
+    d = tempfile.mkdtemp()
+    onnx.save_model(model, os.path.join(d, "m.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    with open(os.path.join(d, "m.onnx"), "rb") as f:
+        blob = f.read()
+    # Pointing at a file the server can read (same length: the protobuf stays valid):
+    # refused before onnxruntime opens it.
+    blob = blob.replace(b"weights.bin", b"/etc/passwd")
+    with pytest.raises(redis.ResponseError) as e:
+        r.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", blob)
+    assert str(e.value) == "Initializer tensors with external data is not allowed."
+    assert not r.exists("m")
+    modelstore(r, "ok", "ONNX", models.mlp_onnx())  # a self-contained model still loads

@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from ..backend import BackendError, BackendOptions
 from ..device import Device
+from ._onnx_scan import EXTERNAL_DATA, has_external_data
 
 # "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid ..." -> what OrtGetErrorMessage
 # returns (and RedisAI replies): "Got invalid ...".
@@ -121,6 +122,8 @@ class OnnxBackend:
             so.intra_op_num_threads = options.intra_op_threads
         if options.inter_op_threads > 0:
             so.inter_op_num_threads = options.inter_op_threads
+        if has_external_data(blob):
+            raise BackendError(EXTERNAL_DATA)
         providers: list[Any]
         if device.kind == "GPU":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
