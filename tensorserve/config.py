@@ -28,6 +28,13 @@ class ConfigError(ValueError):
 class Config:
     port: int = 6379
     bind: tuple[str, ...] = ("127.0.0.1",)
+    # TLS, as redis-server: a second listener on tls-port (0: none); clients must show
+    # a certificate signed by tls-ca-cert-file unless tls-auth-clients is no / optional.
+    tls_port: int = 0
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_cert_file: str = ""
+    tls_auth_clients: str = "yes"
     requirepass: str = ""
     dir: str = "."
     loglevel: str = "notice"
@@ -240,6 +247,11 @@ PARAMS: Final[dict[str, Param]] = {
     for p in (
         _p("port", _int(0, 65535), mutable=False),
         _p("bind", _bind, " ".join, mutable=False),
+        _p("tls-port", _int(0, 65535), mutable=False),
+        _p("tls-cert-file", str, mutable=False),
+        _p("tls-key-file", str, mutable=False),
+        _p("tls-ca-cert-file", str, mutable=False),
+        _p("tls-auth-clients", _enum("yes", "no", "optional"), mutable=False),
         _p("requirepass", str),
         _p("dir", str),
         _p("loglevel", _enum("debug", "verbose", "notice", "warning", "nothing")),

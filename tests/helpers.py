@@ -27,7 +27,8 @@ class ServerProcess:
     """A tensorserve subprocess on a free port; ``stop()`` ends it."""
 
     def __init__(self, args: Sequence[str] = (), port: int | None = None, cwd: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 ready: Callable[[], object] | None = None) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.args = list(args)
@@ -41,6 +42,7 @@ class ServerProcess:
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=cwd, env=full_env)
+        self._ready = ready  # how to tell it is up when the plain port is off
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
@@ -48,6 +50,14 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"tensorserve exited early:\n{self.log()}")
+            if self._ready is not None:
+                try:
+                    if self._ready():
+                        return
+                except Exception:
+                    pass
+                time.sleep(0.05)
+                continue
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as s:
                     s.sendall(b"*1\r\n$4\r\nPING\r\n")

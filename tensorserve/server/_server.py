@@ -9,8 +9,10 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import sys
 import threading
+from collections.abc import Callable
 from typing import Final
 
 from .. import __version__
@@ -43,6 +45,7 @@ class Server:
         self._stopping: asyncio.Event | None = None
         self._cron: asyncio.TimerHandle | None = None
         self.ports: list[int] = []
+        self.tls_ports: list[int] = []
 
     # -- start -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -58,35 +61,47 @@ class Server:
             return Connection(state)
 
         if self.config.port:
-            for addr in self.config.bind:
-                optional = addr.startswith("-")
-                host = addr.lstrip("-")
-                if host == "*":
-                    host = "0.0.0.0"
-                try:
-                    srv = await loop.create_server(
-                        factory,
-                        host=host,
-                        port=self.config.port,
-                        backlog=self.config.tcp_backlog,
-                        reuse_address=True,
-                    )
-                except OSError as e:
-                    if optional:
-                        log.info("could not bind %s:%d (%s), skipped", host, self.config.port, e)
-                        continue
-                    raise
-                for sock in srv.sockets:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    self.ports.append(sock.getsockname()[1])
-                self._servers.append(srv)
+            self.ports += await self._listen(factory, self.config.port, None)
+        if self.config.tls_port:
+            self.tls_ports += await self._listen(factory, self.config.tls_port,
+                                                 tls_context(self.config))
         if self.ports:
             state.tcp_port = self.ports[0]
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         self._schedule_cron()
+
+    async def _listen(self, factory: Callable[[], Connection], port: int,
+                      ssl_context: ssl.SSLContext | None) -> list[int]:
+        """Listeners on ``port`` at every bind address; the ports bound."""
+        loop = asyncio.get_running_loop()
+        ports = []
+        for addr in self.config.bind:
+            optional = addr.startswith("-")
+            host = addr.lstrip("-")
+            if host == "*":
+                host = "0.0.0.0"
+            try:
+                srv = await loop.create_server(
+                    factory,
+                    host=host,
+                    port=port,
+                    backlog=self.config.tcp_backlog,
+                    reuse_address=True,
+                    ssl=ssl_context,
+                )
+            except OSError as e:
+                if optional:
+                    log.info("could not bind %s:%d (%s), skipped", host, port, e)
+                    continue
+                raise
+            for sock in srv.sockets:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                ports.append(sock.getsockname()[1])
+            self._servers.append(srv)
+        return ports
 
     def _load(self) -> None:
         """The data at start: the append-only log when appendonly is on and one exists
@@ -114,10 +129,13 @@ class Server:
     async def serve_forever(self) -> None:
         await self.start()
         log.info(
-            "tensorserve %s ready to accept connections on %s port %s (%s event loop, %s reader)",
+            "tensorserve %s ready to accept connections on %s port %s%s (%s event loop, "
+            "%s reader)",
             __version__,
             ",".join(self.config.bind),
             ",".join(str(p) for p in sorted(set(self.ports))) or "-",
+            f", TLS port {','.join(str(p) for p in sorted(set(self.tls_ports)))}"
+            if self.tls_ports else "",
             loop_name(asyncio.get_running_loop()),
             reader_name(self.config.reader),
         )
@@ -175,6 +193,23 @@ class Server:
         log.warning("tensorserve is now ready to exit, bye bye...")
 
 
+def tls_context(config: Config) -> ssl.SSLContext:
+    """The server's TLS context (redis-server's tls-* options); OSError / ssl.SSLError
+    when a file is missing or does not hold what it should."""
+    if not config.tls_cert_file or not config.tls_key_file:
+        raise OSError("tls-port needs tls-cert-file and tls-key-file")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # redis-server's default protocols
+    ctx.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    mode = config.tls_auth_clients
+    if mode != "no":
+        if not config.tls_ca_cert_file:
+            raise OSError("tls-auth-clients needs tls-ca-cert-file (or tls-auth-clients no)")
+        ctx.load_verify_locations(config.tls_ca_cert_file)
+        ctx.verify_mode = ssl.CERT_REQUIRED if mode == "yes" else ssl.CERT_OPTIONAL
+    return ctx
+
+
 def _raise_fd_limit(maxclients: int) -> None:
     """Like redis-server: make room for maxclients plus reserved descriptors if we can."""
     want = maxclients + _RESERVED_FDS
@@ -205,7 +240,7 @@ def run(config: Config, config_file: str = "") -> int:
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(server.serve_forever())
-    except (OSError, SnapshotError, AofError) as e:
+    except (OSError, ssl.SSLError, SnapshotError, AofError) as e:
         log.error("could not start: %s", e)
         print(f"tensorserve: {e}", file=sys.stderr)
         return 1
