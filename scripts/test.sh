@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# redis-server (the side-by-side reference), redis-cli and redis-benchmark (real clients).
+# redis-server (the side-by-side reference), redis-cli and redis-benchmark (real clients),
+# openssl (the TLS tests make their certificates with it).
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
-   || ! command -v redis-benchmark >/dev/null; then
+   || ! command -v redis-benchmark >/dev/null || ! command -v openssl >/dev/null; then
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools \
+    openssl >/dev/null
 fi
 
 VENV="${TENSORSERVE_VENV:-.venv}"

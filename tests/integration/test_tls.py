@@ -4,7 +4,6 @@ checked with redis-py and redis-cli --tls."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -21,9 +20,7 @@ from ..helpers import ServerProcess, free_port
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, signed by it."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
+    openssl = require_binary("openssl")
     d = tmp_path_factory.mktemp("tls")
 
     def run(*args: str) -> None:
