@@ -134,6 +134,13 @@ class Connection(ClientState, asyncio.Protocol):
             self.close()
 
     def pause_writing(self) -> None:
+        cls = "pubsub" if self.channels or self.patterns else "normal"
+        hard, soft, _ = self.server.obuf_limits.get(cls, (0, 0, 0))
+        if hard or soft:
+            # A client-output-buffer-limit is set for this class: keep serving, as
+            # redis-server does, and let _check_output_limit disconnect the client at
+            # the limit. Without one, back-pressure (stop reading) bounds the memory.
+            return
         self._paused_writing = True
         self._pause_reading()
 

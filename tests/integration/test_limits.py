@@ -108,3 +108,52 @@ def test_onnx_model_with_external_data_is_refused(
     assert str(e.value) == "Initializer tensors with external data is not allowed."
     assert not r.exists("m")
     modelstore(r, "ok", "ONNX", models.mlp_onnx())  # a self-contained model still loads
+
+
+def test_slow_reader_is_disconnected_at_the_output_limit(
+        start_server: Callable[..., ServerProcess]) -> None:
+    import socket
+
+    srv = start_server("--client-output-buffer-limit", "normal 32mb 16mb 10")
+    r = redis.Redis(port=srv.port, protocol=3, socket_timeout=30)
+    tensorset(r, "t", np.zeros(256 * 1024, np.float32))  # 1 MiB
+    base_rss = srv.rss_kb()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.sendall(encode_command("AI.TENSORGET", "t", "BLOB") * 1000)  # 1 GiB of replies
+    closed = False
+    for _ in range(100):
+        time.sleep(0.1)
+        if r.info("stats")["client_output_buffer_limit_disconnections"]:
+            closed = True
+            break
+    assert closed, "the slow reader was not disconnected"
+    assert srv.rss_kb() - base_rss < 200 * 1024  # bounded by the limit, not 1 GiB
+    s.settimeout(5)
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        while s.recv(1 << 20):
+            pass
+        raise ConnectionResetError  # an orderly close counts too
+    s.close()
+    assert r.ping()
+
+
+def test_slow_reader_without_a_limit_is_held_back_not_buffered(
+        start_server: Callable[..., ServerProcess]) -> None:
+    import socket
+
+    srv = start_server()  # normal class: no limit (redis-server's default)
+    r = redis.Redis(port=srv.port, protocol=3, socket_timeout=30)
+    tensorset(r, "t", np.zeros(256 * 1024, np.float32))
+    base_rss = srv.rss_kb()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.sendall(encode_command("AI.TENSORGET", "t", "BLOB") * 1000)
+    time.sleep(2)
+    # Back-pressure: the server stopped executing its commands instead of buffering
+    # a gigabyte of replies.
+    assert srv.rss_kb() - base_rss < 200 * 1024
+    assert r.ping()
+    s.close()
