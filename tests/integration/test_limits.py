@@ -157,3 +157,46 @@ def test_slow_reader_without_a_limit_is_held_back_not_buffered(
     assert srv.rss_kb() - base_rss < 200 * 1024
     assert r.ping()
     s.close()
+
+
+def test_10000_idle_connections_keep_ping_fast(
+        start_server: Callable[..., ServerProcess]) -> None:
+    import resource
+    import socket
+
+    n = 10_000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 200
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"the open-file hard limit ({hard}) is below {want}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    srv = start_server("--maxclients", str(n + 100))
+    base_rss = srv.rss_kb()
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            socks.append(s)
+            if i % 1000 == 999:
+                time.sleep(0.05)  # let the accept backlog drain
+        r = redis.Redis(port=srv.port, socket_timeout=10)
+        for _ in range(50):
+            if r.info("clients")["connected_clients"] >= n + 1:
+                break
+            time.sleep(0.1)
+        assert r.info("clients")["connected_clients"] >= n + 1
+        times = []
+        for _ in range(500):
+            start = time.perf_counter()
+            assert r.ping()
+            times.append(time.perf_counter() - start)
+        times.sort()
+        p99 = times[int(len(times) * 0.99)]
+        assert p99 < 0.005, f"PING p99 {p99 * 1000:.2f} ms with {n} idle connections"
+        per_conn = (srv.rss_kb() - base_rss) * 1024 / n
+        assert per_conn < 20_000, per_conn  # bench/memory_bench.py reports the figure
+        r.close()
+    finally:
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
