@@ -200,3 +200,30 @@ def test_10000_idle_connections_keep_ping_fast(
         for s in socks:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_ping_stays_fast_while_every_worker_spins(
+        start_server: Callable[..., ServerProcess]) -> None:
+    from .test_model_runtime import SlowModel
+
+    srv = start_server("--threads-per-queue", "2")
+    r = redis.Redis(port=srv.port, protocol=3, socket_timeout=60)
+    slow = SlowModel(r)
+    busy = [RawClient(srv.port) for _ in range(2)]
+    for i, rc in enumerate(busy):
+        rc.sock.settimeout(120)
+        rc.send(encode_command(*slow.args(2.0, f"out{i}")))
+    time.sleep(0.3)
+    times = []
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        assert r.ping()
+        times.append(time.perf_counter() - start)
+        time.sleep(0.01)
+    times.sort()
+    # Both workers are inside the engine (the GIL released): the loop still answers.
+    assert times[len(times) // 2] < 0.005 and times[int(len(times) * 0.99)] < 0.05, times[-5:]
+    for rc in busy:
+        assert rc.read() == b"OK"
+        rc.close()
