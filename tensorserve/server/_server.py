@@ -60,11 +60,13 @@ class Server:
         def factory() -> Connection:
             return Connection(state)
 
+        # Checked before any listener opens: a bad TLS setup must not leave the plain
+        # port answering for a moment before the server exits.
+        tls = tls_context(self.config) if self.config.tls_port else None
         if self.config.port:
             self.ports += await self._listen(factory, self.config.port, None)
-        if self.config.tls_port:
-            self.tls_ports += await self._listen(factory, self.config.tls_port,
-                                                 tls_context(self.config))
+        if tls is not None:
+            self.tls_ports += await self._listen(factory, self.config.tls_port, tls)
         if self.ports:
             state.tcp_port = self.ports[0]
         for sig in (signal.SIGTERM, signal.SIGINT):
