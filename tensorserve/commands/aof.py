@@ -498,11 +498,9 @@ class Aof:
 
 
 def _mpop_side(argv: list[bytes]) -> bytes:
-    for a in argv[2:]:
-        word = a.upper()
-        if word in (b"LEFT", b"RIGHT", b"MIN", b"MAX"):
-            return word
-    return b"LEFT"
+    """LEFT / RIGHT / MIN / MAX of ``B(L|Z)MPOP timeout numkeys key... <side> ...`` (it
+    ran, so the arguments are well formed; a key may itself be called "left")."""
+    return argv[3 + int(argv[2])].upper()
 
 
 def _aof_of(c: ClientState) -> Aof:

@@ -490,3 +490,17 @@ def test_full_disk_with_everysec_refuses_writes_until_space_returns(
     node.kill(signal.SIGKILL)
     r = node.up()
     assert keyspace(r) == before
+
+
+def test_mpops_replay_from_the_right_side(node: Node) -> None:
+    r = node.up()
+    r.rpush("left", "a", "b", "c")  # a key named like the LEFT keyword
+    r.zadd("min", {"x": 1, "y": 2, "z": 3})
+    assert r.execute_command("BLMPOP", 1, 1, "left", "RIGHT", "COUNT", 2) == [
+        b"left", [b"c", b"b"]]
+    assert r.execute_command("BZMPOP", 1, 1, "min", "MAX") == [b"min", [[b"z", 3.0]]]
+    before = keyspace(r)
+    node.kill(signal.SIGKILL)
+    r = node.up()
+    assert keyspace(r) == before
+    assert r.lrange("left", 0, -1) == [b"a"]
