@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..store import Database
     from ._server_state import ServerState
 
-__all__ = ["BLOCKED", "NO_REPLY", "PAUSED", "ClientState"]
+__all__ = ["BLOCKED", "NO_REPLY", "PAUSED", "ClientState", "InternalClient"]
 
 
 class _Blocked:
@@ -171,3 +171,31 @@ class ClientState:
     @property
     def input_buffer_size(self) -> int:
         return 0
+
+
+class InternalClient(ClientState):
+    """A client with no connection (a script's ``redis.execute``, the append-only log's
+    replay): it never blocks and nobody reads its replies. ``label`` is its address."""
+
+    __slots__ = ()
+    label = "internal"
+
+    def send(self, value: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def block(self) -> None:
+        pass
+
+    def unblock(self, reply: Any) -> None:
+        pass
+
+    @property
+    def address(self) -> str:
+        return self.label
+
+    @property
+    def local_address(self) -> str:
+        return self.label

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import BareError, ReplyError
 from ..protocol import encode
 from ._ai import get_model
-from ._client import BLOCKED, NO_REPLY, PAUSED, ClientState
+from ._client import BLOCKED, NO_REPLY, PAUSED, InternalClient
 from ._dispatch import execute, resolve
 from ._spec import COMMANDS
 
@@ -41,30 +41,11 @@ _REFUSED_FLAGS: Final = frozenset(("blocking", "noscript", "pubsub", "no_auth", 
                                    "no_multi"))
 
 
-class _ScriptClient(ClientState):
+class _ScriptClient(InternalClient):
     """The internal client a script's commands run as (RESP2, never blocks)."""
 
     __slots__ = ()
-
-    def send(self, value: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def block(self) -> None:
-        pass
-
-    def unblock(self, reply: Any) -> None:
-        pass
-
-    @property
-    def address(self) -> str:
-        return "script"
-
-    @property
-    def local_address(self) -> str:
-        return "script"
+    label = "script"
 
 
 class LoopScriptHost:

@@ -42,7 +42,7 @@ from ..store.persistence import (
     write_entries,
 )
 from ..store.tensor import Tensor
-from ._client import ClientState
+from ._client import ClientState, InternalClient
 from ._spec import command
 
 if TYPE_CHECKING:
@@ -69,30 +69,11 @@ def tensorset_argv(key: bytes, t: Tensor) -> list[bytes]:
             *[b"%d" % d for d in t.shape], b"BLOB", t.blob]
 
 
-class _ReplayClient(ClientState):
-    """The client a log is replayed as (never blocks, answers nobody)."""
+class _ReplayClient(InternalClient):
+    """The client a log is replayed as."""
 
     __slots__ = ()
-
-    def send(self, value: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def block(self) -> None:
-        pass
-
-    def unblock(self, reply: Any) -> None:
-        pass
-
-    @property
-    def address(self) -> str:
-        return "aof"
-
-    @property
-    def local_address(self) -> str:
-        return "aof"
+    label = "aof"
 
 
 class Aof:
