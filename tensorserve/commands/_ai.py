@@ -56,9 +56,6 @@ TENSOR_EMPTY: Final = "tensor key is empty or in a different shard"
 _IN_TRANSACTION: Final = "Cannot run RedisAI command within a transaction or a LUA script"
 _BAD_TIMEOUT: Final = "Invalid value for TIMEOUT"
 
-# An inline run that takes this many times inline-run-max-us turns inlining off for
-# its model or script.
-_INLINE_SURPRISE: Final = 10
 T = TypeVar("T")
 _SET_UP: Final[weakref.WeakSet[ServerState]] = weakref.WeakSet()
 
@@ -154,7 +151,7 @@ def submit_run(c: ClientState, job: TensorJob, queue_name: str, outputs: list[by
             and job.stats.predict_ns(job.input_bytes) <= limit_ns):
         job.enqueued_ns = time.perf_counter_ns()
         job.execute()
-        job.stats.inline_surprise(job.duration_ns > _INLINE_SURPRISE * limit_ns)
+        job.stats.ran_inline(job.duration_ns, limit_ns)
         if batch is not None:
             batcher.ran_now(cast(ModelRun, job))
         return _complete(c, db, outputs, job)

@@ -58,9 +58,6 @@ __all__ = ["WRONG_BATCH_SIZE", "BatchRun", "Batcher", "batch_key"]
 log = logging.getLogger("tensorserve.runtime")
 
 WRONG_BATCH_SIZE: Final = "Model did not generate the expected batch size"
-# An inline batch that takes this many times inline-run-max-us counts as a surprise
-# (as for single runs, commands/_ai.py).
-_INLINE_SURPRISE: Final = 10
 
 Signature = tuple[tuple[str, tuple[int, ...]], ...]
 
@@ -324,7 +321,7 @@ class Batcher:
             # back would cost more than the run (as for single runs).
             run.enqueued_ns = time.perf_counter_ns()
             run.execute()
-            stats.inline_surprise(run.duration_ns > _INLINE_SURPRISE * limit)
+            stats.ran_inline(run.duration_ns, limit)
             self._batch_done(run)
         else:
             q.submit(run)

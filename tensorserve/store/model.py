@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["Model", "RunStats"]
 
 _SURPRISES_TO_STOP_INLINE: Final = 3
+# An inline run that takes this many times the inline limit is a surprise.
+_SURPRISE_FACTOR: Final = 10
 
 
 @dataclass(slots=True)
@@ -77,10 +79,12 @@ class RunStats:
         self.recent_ns += 0.2 * (sample - self.recent_ns)
         self.recent_bytes += 0.2 * (input_bytes - self.recent_bytes)
 
-    def inline_surprise(self, surprised: bool) -> None:
-        """Record whether an inline run took far longer than predicted. Three in a row
-        mean its cost depends on more than input size (values, a loop count): it is
-        never run on the event loop again. One alone is how a shared machine stalls."""
+    def ran_inline(self, duration_ns: int, limit_ns: int) -> None:
+        """Record an inline run (a single run or a batch): one that took over ten times
+        the inline limit is a surprise. Three in a row mean its cost depends on more
+        than input size (values, a loop count): it is never run on the event loop
+        again. One alone is how a shared machine stalls."""
+        surprised = duration_ns > _SURPRISE_FACTOR * limit_ns
         self.surprises = self.surprises + 1 if surprised else 0
         if self.surprises >= _SURPRISES_TO_STOP_INLINE:
             self.inline_ok = False
