@@ -40,6 +40,7 @@ from ..store.persistence import (
     fsync_dir,
     read_aof,
     write_entries,
+    write_snapshot,
 )
 from ..store.tensor import Tensor
 from ._client import ClientState, InternalClient
@@ -111,33 +112,14 @@ class Aof:
     # -- start and stop --------------------------------------------------------------------
     def create(self) -> None:
         """At start with no log file: write one whose base is the keyspace as loaded (a
-        snapshot, or nothing), so a later restart from the log alone loses nothing."""
+        snapshot, or nothing), so a later restart from the log alone loses nothing. A
+        log may be a snapshot alone: the commands that follow are appended to it."""
         from .persistence import Persistence
 
         persistence = self.server.persistence
         assert isinstance(persistence, Persistence)
-        self._write_base(self.path, persistence.entries(), [])
+        write_snapshot(self.path, persistence.entries())
         self.open()
-
-    def _write_base(self, path: str, entries: list[Any], tail: list[bytes]) -> int:
-        """A log file at ``path``: the snapshot of ``entries``, then ``tail``; written to a
-        temporary file, fsynced and renamed like a snapshot. Returns its size."""
-        tmp = os.path.join(os.path.dirname(path), f"temp-rewriteaof-{os.getpid()}.aof")
-        try:
-            with open(tmp, "wb", buffering=1 << 20) as f:
-                write_entries(f, entries)
-                for chunk in tail:
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-                size = f.tell()
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(path)
-        return size
 
     def open(self) -> None:
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
