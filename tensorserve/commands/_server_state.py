@@ -101,8 +101,9 @@ class ServerState:
         self.persistence: Persistence | None = None
         # The append-only log (commands/aof.Aof) when appendonly is on, after loading.
         self.aof: Aof | None = None
-        # The last snapshot failed: writes may be refused (MISCONF) until one succeeds.
-        # Also routes every command through dispatch's general path, where that check is.
+        # The last snapshot failed, or the log cannot be written: writes may be refused
+        # (MISCONF). Also routes every command through dispatch's general path, where
+        # that check is. Set only by refresh_disk_error.
         self.disk_error = False
         # Extra INFO sections contributed by later subsystems: name -> () -> dict.
         self.info_sections: dict[str, Callable[[], dict[str, Any]]] = {}
@@ -161,6 +162,13 @@ class ServerState:
         if old.requirepass != config.requirepass and not config.requirepass:
             for c in self.clients.values():
                 c.authenticated = True
+
+    def refresh_disk_error(self) -> None:
+        """``disk_error`` from its two sources, after either changes: a snapshot that
+        succeeds must not clear a log that still cannot be written, nor the reverse."""
+        p, aof = self.persistence, self.aof
+        self.disk_error = bool((p is not None and not p.last_status_ok)
+                               or (aof is not None and aof.error))
 
     def cron(self) -> None:
         """serverCron: expire keys actively, drop idle clients, run the families' jobs."""

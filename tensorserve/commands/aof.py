@@ -324,15 +324,14 @@ class Aof:
             if not self.error:
                 log.warning("Error writing to the append-only file: %s", e)
             self.error = str(e)
-            self.server.disk_error = True
+            self.server.refresh_disk_error()
             return
         self.buf.clear()
         self.size += len(data)
         if self.error:
             log.warning("append-only file written again: writes accepted again")
             self.error = ""
-            persistence = self.server.persistence
-            self.server.disk_error = bool(persistence and not persistence.last_status_ok)
+            self.server.refresh_disk_error()
         if policy == "everysec":
             self.unsynced = True
 
@@ -509,3 +508,4 @@ def switch(server: ServerState, on: bool) -> None:
     server.aof = None
     server.keyspace.on_expired = None
     old.close()
+    server.refresh_disk_error()

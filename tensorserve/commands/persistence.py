@@ -152,7 +152,7 @@ class Persistence:
 
     def _status(self, ok: bool) -> None:
         self.last_status_ok = ok
-        self.server.disk_error = not ok
+        self.server.refresh_disk_error()
         if not ok:
             self.last_failed_at = time.monotonic()
 
