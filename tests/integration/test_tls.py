@@ -5,7 +5,6 @@ checked with redis-py and redis-cli --tls."""
 from __future__ import annotations
 
 import socket
-import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,4 +129,3 @@ def test_tls_misconfiguration_refuses_to_start(start_server: Callable[..., Serve
         start_server("--tls-port", str(free_port()), "--tls-cert-file",
                      str(certs / "server.crt"), "--tls-key-file", str(certs / "server.key"))
     assert "tls-auth-clients needs tls-ca-cert-file" in str(e.value)
-    assert ssl.OPENSSL_VERSION
