@@ -29,7 +29,7 @@ class _NoCompile:
               minbatchsize: int, minbatchtimeout: int, blob: bytes) -> Any:
         return None
 
-    def script(self, device: str, tag: bytes, entry_points: list[str],
+    def script(self, key: bytes, device: str, tag: bytes, entry_points: list[str],
                source: bytes) -> Any:
         return None
 

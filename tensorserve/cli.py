@@ -7,28 +7,20 @@ words, e.g. ``--save 60 1000``), applied after the file.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, logs
 from .config import PARAMS, Config, ConfigError, parse_config_file, with_values
 
 __all__ = ["main", "parse_args"]
-
-_LEVELS = {
-    "debug": logging.DEBUG,
-    "verbose": 15,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-    "nothing": logging.CRITICAL + 10,
-}
 
 _USAGE = """Usage: tensorserve [/path/to/tensorserve.conf] [options]
        tensorserve -v or --version
        tensorserve -h or --help
        tensorserve check-aof [--fix] <file.aof>
+       tensorserve ping [--host H] [--port P]   (health check; REDISCLI_AUTH: password)
 
 Options are redis.conf parameters, e.g.
        tensorserve --port 7777 --bind 0.0.0.0 --requirepass secret
@@ -61,20 +53,6 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, str]:
     return with_values(Config(), items), config_file
 
 
-def setup_logging(level: str, logfile: str = "") -> None:
-    handler: logging.Handler = (
-        logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
-    )
-    handler.setFormatter(
-        logging.Formatter(f"{os.getpid()}:M %(asctime)s.%(msecs)03d %(levelname).1s %(message)s",
-                          "%d %b %Y %H:%M:%S")
-    )
-    root = logging.getLogger("tensorserve")
-    root.handlers[:] = [handler]
-    root.setLevel(_LEVELS.get(level, logging.INFO))
-    root.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # numpy (tensors, INCRBYFLOAT's long double) needs no BLAS threads here, and idle
     # OpenBLAS workers spin for a while after start-up, stealing a core from the loop.
@@ -88,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .check_aof import main as check_aof
 
         return check_aof(args[1:])
+    if args and args[0] == "ping":
+        from .healthcheck import main as ping
+
+        return ping(args[1:])
     if args and args[0] in ("-v", "--version"):
         print(f"tensorserve v={__version__}")
         return 0
@@ -99,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, OSError) as e:
         print(f"*** FATAL CONFIG ERROR *** {e}", file=sys.stderr)
         return 1
-    setup_logging(config.loglevel, config.logfile)
+    logs.setup(config.loglevel, config.logfile, config.log_format)
     if config.dir:
         try:
             os.chdir(config.dir)

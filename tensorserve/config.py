@@ -105,6 +105,9 @@ class Config:
     # it, new runs are refused at once. 0: no cap.
     queue_max_len: int = 10000
     # tensorserve's own knobs (no redis-server equivalent).
+    # The Prometheus endpoint (GET /metrics) on this port at the bind addresses; 0: off.
+    metrics_port: int = 0
+    log_format: str = "text"  # text (redis-server's lines) | json (one object a line)
     reader: str = "auto"  # auto | hiredis | python
     event_loop: str = "auto"  # auto | uvloop | asyncio
 
@@ -303,6 +306,8 @@ PARAMS: Final[dict[str, Param]] = {
         _p("inline-run-max-us", _int(0, 10**9)),
         _p("minbatch-timeout-default", _int(1, 10**9)),
         _p("queue-max-len", _int(0, 2**63 - 1)),
+        _p("metrics-port", _int(0, 65535), mutable=False),
+        _p("log-format", _enum("text", "json"), mutable=False),
         _p("reader", _enum("auto", "hiredis", "python"), mutable=False),
         _p("event-loop", _enum("auto", "uvloop", "asyncio"), mutable=False),
     )

@@ -223,10 +223,12 @@ def count_run(job: TensorJob) -> None:
         return
     stats.calls += 1
     stats.queue_wait_ns += job.wait_ns
+    stats.wait_hist[job.wait_ns.bit_length()] += 1
     if job.error is not None:
         stats.errors += 1
     else:
         stats.duration_ns += job.duration_ns
+        stats.run_hist[job.duration_ns.bit_length()] += 1
         stats.samples += job.samples
         if not job.batched:  # a batch is observed once, as a whole (runtime/batching)
             stats.observe(job.duration_ns, job.input_bytes)

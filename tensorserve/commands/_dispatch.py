@@ -226,6 +226,7 @@ def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
     stats = spec.stats
     stats.calls += 1
     stats.nsec += ns
+    stats.hist[ns.bit_length()] += 1
     c.last_cmd = spec.name
     if ns >= server.slowlog_ns >= 0 and not spec.skip_slowlog and reply is not BLOCKED:
         _slowlog(c, argv, spec, ns // 1000)
@@ -278,11 +279,13 @@ def run_batch(c: ClientState, batch: list[list[bytes]], out: list[bytes]) -> int
                 except Exception:
                     reply = _crashed(server, spec)
                 now = _perf_ns()
+                ns = now - t_prev
                 stats = spec.stats
                 stats.calls += 1
-                stats.nsec += now - t_prev
-                if now - t_prev >= slow_ns and not spec.skip_slowlog:
-                    _slowlog(c, argv, spec, (now - t_prev) // 1000)
+                stats.nsec += ns
+                stats.hist[ns.bit_length()] += 1
+                if ns >= slow_ns and not spec.skip_slowlog:
+                    _slowlog(c, argv, spec, ns // 1000)
                 t_prev = now
                 last = spec
                 if server.ready_keys:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from .. import __version__
+from .. import __version__, histogram
 from ..protocol import HAVE_HIREDIS
 from ._spec import COMMANDS, CommandSpec
 from .ai import MODULE_SECTIONS
@@ -27,7 +27,15 @@ from .ai import MODULE_SECTIONS
 if TYPE_CHECKING:
     from ._server_state import ServerState
 
-__all__ = ["ServerExtras", "bytes_to_human", "extras", "info_text", "iter_specs", "used_memory"]
+__all__ = [
+    "ServerExtras",
+    "bytes_to_human",
+    "extras",
+    "info_fields",
+    "info_text",
+    "iter_specs",
+    "used_memory",
+]
 
 REDIS_VERSION: Final = "7.2.4"
 
@@ -43,6 +51,7 @@ _BUILTIN: Final[tuple[tuple[str, bool], ...]] = (
     ("modules", True),
     ("commandstats", False),
     ("errorstats", True),
+    ("latencystats", False),
     ("cluster", True),
     ("keyspace", True),
     ("tensorserve", True),
@@ -358,6 +367,21 @@ def _commandstats(s: ServerState) -> dict[str, Any]:
     return out
 
 
+def _latencystats(s: ServerState) -> dict[str, Any]:
+    """Redis 7's per-command percentiles (latency-percentiles default: 50 99 99.9), read
+    from the commands' power-of-two histograms: each figure is the upper bound of the
+    bucket it falls in, so it is exact to within a factor of two (Redis: 2 digits)."""
+    out: dict[str, Any] = {}
+    for spec in iter_specs():
+        hist = spec.stats.hist
+        if spec.stats.calls:
+            p = [histogram.percentile_ns(hist, q) / 1000 for q in (50.0, 99.0, 99.9)]
+            out[f"latency_percentiles_usec_{spec.name}"] = (
+                f"p50={p[0]:.3f},p99={p[1]:.3f},p99.9={p[2]:.3f}"
+            )
+    return out
+
+
 def _errorstats(s: ServerState) -> dict[str, Any]:
     counts: dict[str, int] = s.stats.errorstats
     return {f"errorstat_{code}": f"count={n}" for code, n in counts.items()}
@@ -413,10 +437,16 @@ _BUILDERS: Final[dict[str, Callable[[ServerState], dict[str, Any]]]] = {
     "modules": _empty,
     "commandstats": _commandstats,
     "errorstats": _errorstats,
+    "latencystats": _latencystats,
     "cluster": _cluster,
     "keyspace": _keyspace,
     "tensorserve": _tensorserve,
 }
+
+
+def info_fields(server: ServerState, section: str) -> dict[str, Any]:
+    """One built-in INFO section's fields (the metrics endpoint reads the same figures)."""
+    return _BUILDERS[section](server)
 
 
 def _section(title: str, fields: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import time
 from collections import deque
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
+from ..logs import LEVELS, VERBOSE
 from ..runtime import BackendOptions, Runtime
 from ..store import Keyspace
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .persistence import Persistence
 
 __all__ = ["ServerState", "SlowlogEntry", "Stats"]
+
+log = logging.getLogger("tensorserve.server")
 
 
 @dataclass(slots=True)
@@ -157,6 +161,8 @@ class ServerState:
             from .aof import switch  # the family module imports this one
 
             switch(self, config.appendonly)
+        if old.loglevel != config.loglevel:
+            logging.getLogger("tensorserve").setLevel(LEVELS[config.loglevel])
         if old.slowlog_max_len != config.slowlog_max_len:
             self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
         if old.requirepass != config.requirepass and not config.requirepass:
@@ -187,6 +193,8 @@ class ServerState:
                     and not c.subscriptions
                     and c not in self.monitors
                 ):
+                    log.log(VERBOSE, "closing idle client %s (timeout %d s)", c.address,
+                            timeout)
                     c.close()
         for job in self.cron_jobs:
             job()

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from .. import histogram
+
 if TYPE_CHECKING:
     from ._client import ClientState
 
@@ -71,6 +73,8 @@ class CommandStats:
     nsec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
+    # Latency histogram (tensorserve.histogram): index ns.bit_length(), one increment.
+    hist: list[int] = field(default_factory=histogram.new)
 
     @property
     def usec(self) -> int:
@@ -78,6 +82,7 @@ class CommandStats:
 
     def reset(self) -> None:
         self.calls = self.nsec = self.rejected_calls = self.failed_calls = 0
+        self.hist = histogram.new()
 
 
 @dataclass(slots=True, eq=False)

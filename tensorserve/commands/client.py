@@ -7,6 +7,7 @@ split it on spaces and ``=`` and look fields up by name. Fields we have no equiv
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any, Final
@@ -29,6 +30,8 @@ _TYPES: Final = {b"normal": "normal", b"pubsub": "pubsub", b"master": "master",
                  b"replica": "replica", b"slave": "replica"}
 _ACL: Final = ("@slow", "@connection")
 _ADMIN_ACL: Final = ("@admin", "@slow", "@dangerous", "@connection")
+
+log = logging.getLogger("tensorserve.commands")
 
 
 class UnblockedError(ReplyError):
@@ -256,6 +259,7 @@ def _kill(me: ClientState, target: ClientState) -> None:
     if target is me:
         me.close_after_reply = True  # answer first, like redis-server's CLOSE_AFTER_REPLY
     else:
+        log.info("client %s killed by CLIENT KILL from %s", target.address, me.address)
         target.close()
 
 

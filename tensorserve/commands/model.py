@@ -167,6 +167,7 @@ def build_model(server: ServerState, key: bytes, backend_name: str, device: Devi
     model = Model(backend_name, device, tag, batchsize, minbatchsize, minbatchtimeout,
                   blob, handle, key)
     runtime.queue(device.queue)  # RedisAI creates the queue at store time
+    runtime.run_values.add(model)
     if batchsize:
         runtime.batching_models.add(model)
     return model

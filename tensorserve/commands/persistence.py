@@ -72,9 +72,9 @@ class _Reviver:
         return build_model(self.server, key, backend, dev, tag, batchsize, minbatchsize,
                            minbatchtimeout, blob)
 
-    def script(self, device: str, tag: bytes, entry_points: list[str],
+    def script(self, key: bytes, device: str, tag: bytes, entry_points: list[str],
                source: bytes) -> Script:
-        return build_script(self.server, device.encode(), tag, entry_points, source)
+        return build_script(self.server, key, device.encode(), tag, entry_points, source)
 
 
 def frozen_copy(value: Any) -> Any:

@@ -54,7 +54,7 @@ def get_script(c: ClientState, key: bytes) -> Script:
 def _compile(c: ClientState, key: bytes, device_arg: bytes, tag: bytes,
              entry_points: list[bytes], source: bytes) -> Any:
     names = [e.decode("utf-8", "replace") for e in entry_points]
-    script = build_script(c.server, device_arg, tag, names, source)
+    script = build_script(c.server, key, device_arg, tag, names, source)
     db = c.db
     old = db.lookup(key)
     if old is not None and old.__class__ is not Script:
@@ -63,8 +63,8 @@ def _compile(c: ClientState, key: bytes, device_arg: bytes, tag: bytes,
     return OK
 
 
-def build_script(server: ServerState, device_arg: bytes, tag: bytes, names: list[str],
-                 source: bytes) -> Script:
+def build_script(server: ServerState, key: bytes, device_arg: bytes, tag: bytes,
+                 names: list[str], source: bytes) -> Script:
     """Compile ``source`` into a Script value (AI.SCRIPTSTORE / SCRIPTSET, and loading a
     snapshot), checking each entry point."""
     device = parse_device(device_arg)
@@ -83,7 +83,9 @@ def build_script(server: ServerState, device_arg: bytes, tag: bytes, names: list
     except BackendError as e:
         raise BareError(str(e)) from None
     server.runtime.queue(device.queue)
-    return Script(device, tag, tuple(names), source, handle)
+    script = Script(device, tag, tuple(names), source, handle, key)
+    server.runtime.run_values.add(script)
+    return script
 
 
 def _tag(argv: list[bytes]) -> tuple[bytes, int]:

@@ -8,11 +8,13 @@ models side by side.
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["INVALID_DEVICE", "Device", "parse_device"]
+__all__ = ["INVALID_DEVICE", "Device", "parse_device", "visible_devices"]
 
 INVALID_DEVICE: Final = "Invalid DEVICE"
 _DEVICE: Final = re.compile(rb"(?i)(CPU|GPU)(?::([0-9]+))?")
@@ -37,3 +39,11 @@ def parse_device(arg: bytes) -> Device | None:
     if m is None or len(arg) >= 10:
         return None
     return Device(arg.decode("ascii"), m.group(1).upper().decode(), int(m.group(2) or 0))
+
+
+def visible_devices() -> str:
+    """What the start-up banner reports, found without importing torch (a second and
+    hundreds of MB): the CPU count and the NVIDIA GPUs the driver lists."""
+    gpus = len(glob.glob("/proc/driver/nvidia/gpus/*"))
+    cpus = os.cpu_count() or 1
+    return f"CPU ({cpus} cores)" + (f", GPU x{gpus}" if gpus else ", no GPU")

@@ -31,6 +31,7 @@ from .jobs import Job, ModelRun
 
 if TYPE_CHECKING:
     from ..store.model import Model
+    from ..store.script import Script
 
 __all__ = ["RunQueue", "Runtime"]
 
@@ -151,6 +152,9 @@ class Runtime:
         self.batcher = Batcher(self)
         # Models stored with BATCHSIZE, while they live (INFO ai_batching lists them).
         self.batching_models: weakref.WeakSet[Model] = weakref.WeakSet()
+        # Every stored model and script, while it lives (the metrics endpoint lists
+        # them without walking the keyspace).
+        self.run_values: weakref.WeakSet[Model | Script] = weakref.WeakSet()
 
     def configure(self, inline_run_max_us: int, minbatch_timeout_default_ms: int,
                   queue_max_len: int) -> None:

@@ -12,7 +12,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from .. import __version__
@@ -21,9 +21,12 @@ from ..commands.aof import Aof
 from ..commands.persistence import Persistence
 from ..config import Config
 from ..protocol import reader_name
+from ..runtime.backends import available_backends
+from ..runtime.device import visible_devices
 from ..store.persistence import AofError, SnapshotError
 from ._connection import Connection
 from ._loop import loop_name, new_event_loop
+from .metrics import MetricsServer
 
 __all__ = ["Server", "run"]
 
@@ -46,6 +49,7 @@ class Server:
         self._cron: asyncio.TimerHandle | None = None
         self.ports: list[int] = []
         self.tls_ports: list[int] = []
+        self.metrics: MetricsServer | None = None
 
     # -- start -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -69,6 +73,9 @@ class Server:
             self.tls_ports += await self._listen(factory, self.config.tls_port, tls)
         if self.ports:
             state.tcp_port = self.ports[0]
+        if self.config.metrics_port:
+            self.metrics = MetricsServer(state)
+            await self.metrics.start(_hosts(self.config.bind), self.config.metrics_port)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
@@ -81,9 +88,7 @@ class Server:
         ports = []
         for addr in self.config.bind:
             optional = addr.startswith("-")
-            host = addr.lstrip("-")
-            if host == "*":
-                host = "0.0.0.0"
+            host = _hosts([addr])[0]
             try:
                 srv = await loop.create_server(
                     factory,
@@ -130,20 +135,32 @@ class Server:
 
     async def serve_forever(self) -> None:
         await self.start()
-        log.info(
-            "tensorserve %s ready to accept connections on %s port %s%s (%s event loop, "
-            "%s reader)",
-            __version__,
-            ",".join(self.config.bind),
-            ",".join(str(p) for p in sorted(set(self.ports))) or "-",
-            f", TLS port {','.join(str(p) for p in sorted(set(self.tls_ports)))}"
-            if self.tls_ports else "",
-            loop_name(asyncio.get_running_loop()),
-            reader_name(self.config.reader),
-        )
+        self._banner()
         assert self._stopping is not None
         await self._stopping.wait()
         await self.stop()
+
+    def _banner(self) -> None:
+        """One line with what an operator checks first: version, ports, backends,
+        devices, persistence (redis-server prints its own at start)."""
+        cfg = self.config
+        backends = available_backends()
+        log.info(
+            "tensorserve %s ready to accept connections on %s port %s%s%s (%s event loop, "
+            "%s reader); backends: %s; devices: %s; persistence: %s",
+            __version__,
+            ",".join(cfg.bind),
+            ",".join(str(p) for p in sorted(set(self.ports))) or "-",
+            f", TLS port {','.join(str(p) for p in sorted(set(self.tls_ports)))}"
+            if self.tls_ports else "",
+            f", metrics port {','.join(map(str, sorted(set(self.metrics.ports))))}"
+            if self.metrics is not None else "",
+            loop_name(asyncio.get_running_loop()),
+            reader_name(cfg.reader),
+            ", ".join(f"{k} {v}" for k, v in backends.items()) or "none installed",
+            visible_devices(),
+            _persistence_mode(cfg),
+        )
 
     # -- cron ------------------------------------------------------------------------------
     def _schedule_cron(self) -> None:
@@ -182,6 +199,8 @@ class Server:
             self._cron.cancel()
         for srv in self._servers:
             srv.close()
+        if self.metrics is not None:
+            self.metrics.close()
         for client in list(self.state.clients.values()):
             client.close()
         for hook in self.state.on_shutdown:
@@ -193,6 +212,21 @@ class Server:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(srv.wait_closed(), 1.0)
         log.warning("tensorserve is now ready to exit, bye bye...")
+
+
+def _persistence_mode(cfg: Config) -> str:
+    where = os.path.join(os.path.abspath(cfg.dir), "")
+    snap = f"snapshot {where}{cfg.dbfilename}" + (f" (save {cfg.save})" if cfg.save
+                                                 else " (no save rules)")
+    if cfg.appendonly:
+        return f"{snap}, append-only log {where}{cfg.appendfilename} " \
+               f"(appendfsync {cfg.appendfsync})"
+    return f"{snap}, append-only log off"
+
+
+def _hosts(bind: Iterable[str]) -> list[str]:
+    """bind addresses as hosts to listen on ("-" marks an optional one; "*": all)."""
+    return ["0.0.0.0" if a.lstrip("-") == "*" else a.lstrip("-") for a in bind]
 
 
 def tls_context(config: Config) -> ssl.SSLContext:

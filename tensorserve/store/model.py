@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from .. import histogram
 from ._keyspace import TYPE_NAMES, Shared
 
 if TYPE_CHECKING:
@@ -48,12 +49,17 @@ class RunStats:
     batch_ns: int = 0
     max_batch_rows: int = 0
     batch_rows_hist: list[int] = field(default_factory=list)
+    # Queue wait and compute time per run (tensorserve.histogram: index ns.bit_length()).
+    wait_hist: list[int] = field(default_factory=histogram.new)
+    run_hist: list[int] = field(default_factory=histogram.new)
 
     def reset(self) -> None:
         self.duration_ns = self.samples = self.calls = self.errors = self.queue_wait_ns = 0
         self.batches = self.batched_runs = self.batched_rows = self.batch_ns = 0
         self.max_batch_rows = 0
         self.batch_rows_hist = []
+        self.wait_hist = histogram.new()
+        self.run_hist = histogram.new()
 
     def record_batch(self, rows: int, runs: int, duration_ns: int) -> None:
         self.batches += 1

@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 __all__ = ["Script"]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Script(Shared):
     device: Device
     tag: bytes
     entry_points: tuple[str, ...]  # empty for scripts stored with AI.SCRIPTSET
     source: bytes
     handle: LoadedScript
+    key: bytes = b""  # the key it was stored under (its name in the metrics)
     stats: RunStats = field(default_factory=RunStats)
     backend: str = "TORCH"  # what AI.INFO reports for scripts
 

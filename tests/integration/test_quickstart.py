@@ -30,7 +30,26 @@ def test_readme_server_command_matches_dockerfile() -> None:
     docker = DOCKERFILE.read_text()
     assert f"RUN {install}" in docker
     exe = start.split()[0]
-    assert f'ENTRYPOINT ["{exe}"' in docker
+    # The build stage installs in /app; the final stage keeps the venv at that path.
+    assert "WORKDIR /app\n" in docker
+    assert f'ENTRYPOINT ["/app/{exe.removeprefix("./")}"' in docker
+
+
+def test_dockerfile_is_small_non_root_and_health_checked() -> None:
+    """What the image promises (no Docker daemon here to build it): a multi-stage build
+    whose final stage copies only the venv, runs as a non-root user, and checks its
+    health with `tensorserve ping` (tested against a real server in test_operability)."""
+    docker = DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM (\S+)", docker, re.M)
+    assert len(stages) == 2, stages
+    final = docker[docker.rindex("\nFROM "):]
+    assert "COPY --from=build /app/.venv /app/.venv" in final
+    assert "COPY tensorserve" not in final and "pip install" not in final
+    user = re.search(r"^USER (\S+)", final, re.M)
+    assert user and user.group(1) not in ("root", "0")
+    assert re.search(r'^HEALTHCHECK .*\n?.*CMD \["/app/.venv/bin/tensorserve", "ping"', final,
+                     re.M)
+    assert 'VOLUME ["/data"]' in final and '"--dir", "/data"' in final
 
 
 def test_readme_tests_command_is_what_ci_runs() -> None:

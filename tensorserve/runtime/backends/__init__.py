@@ -8,13 +8,20 @@ only serves ONNX models (or only plain Redis values) should not pay for it.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import threading
 from typing import Final
 
 from ..backend import Backend
 
-__all__ = ["BACKEND_NAMES", "KNOWN_BACKENDS", "get_backend", "loaded_backends"]
+__all__ = [
+    "BACKEND_NAMES",
+    "KNOWN_BACKENDS",
+    "available_backends",
+    "get_backend",
+    "loaded_backends",
+]
 
 log = logging.getLogger("tensorserve.runtime")
 
@@ -25,6 +32,8 @@ _MODULES: Final[dict[str, str]] = {
     "ONNX": "tensorserve.runtime.backends._onnx",
 }
 BACKEND_NAMES: Final = tuple(_MODULES)
+# The package each backend imports (for the start-up banner, which must not import it).
+_PACKAGES: Final = {"TORCH": "torch", "ONNX": "onnxruntime"}
 
 _loaded: dict[str, Backend] = {}
 _lock = threading.Lock()
@@ -57,3 +66,15 @@ def get_backend(name: str) -> Backend | None:
 def loaded_backends() -> dict[str, Backend]:
     """Backends imported so far, in load order."""
     return dict(_loaded)
+
+
+def available_backends() -> dict[str, str]:
+    """Backend name -> installed package version, read from package metadata (nothing
+    is imported)."""
+    out = {}
+    for name, package in _PACKAGES.items():
+        try:
+            out[name] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out

@@ -53,7 +53,7 @@ class Reviver(Protocol):
     def model(self, key: bytes, backend: str, device: str, tag: bytes, batchsize: int,
               minbatchsize: int, minbatchtimeout: int, blob: bytes) -> Model: ...
 
-    def script(self, device: str, tag: bytes, entry_points: list[str],
+    def script(self, key: bytes, device: str, tag: bytes, entry_points: list[str],
                source: bytes) -> Script: ...
 
 
@@ -220,7 +220,7 @@ def _decode(r: _Reader, revive: Reviver, key: bytes) -> Any:
         entry_points = [r.text() for _ in range(r.count(8))]
         source = r.bytes()
         try:
-            return revive.script(device, stag, entry_points, source)
+            return revive.script(key, device, stag, entry_points, source)
         except Exception as e:
             raise CorruptValue(f"script could not be loaded: {e}") from None
     raise CorruptValue(f"unknown value type {tag}")
