@@ -26,7 +26,7 @@ fi
 "$VENV/bin/python" -m pip install -q torch==2.13.0 -e ".[test]"
 
 echo "== ruff"
-"$VENV/bin/ruff" check tensorserve tests bench
+"$VENV/bin/ruff" check tensorserve tests bench examples
 echo "== mypy"
 "$VENV/bin/mypy"
 echo "== pytest"
