@@ -7,6 +7,7 @@ words, e.g. ``--save 60 1000``), applied after the file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -81,17 +82,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, OSError) as e:
         print(f"*** FATAL CONFIG ERROR *** {e}", file=sys.stderr)
         return 1
-    logs.setup(config.loglevel, config.logfile, config.log_format)
-    if config.dir:
-        try:
-            os.chdir(config.dir)
-        except OSError as e:
-            print(f"*** FATAL CONFIG ERROR *** can't chdir to '{config.dir}': {e}",
-                  file=sys.stderr)
-            return 1
-    from .server import run  # imported late: --help and --version stay instant
+    from .server._process import daemonize, pidfile_path
 
-    return run(config, config_file)
+    # Relative to --dir, as redis-server (which is in --dir by the time it writes it).
+    pidfile = pidfile_path(config)
+    if pidfile:
+        pidfile = os.path.abspath(os.path.join(config.dir or ".", pidfile))
+    if config.daemonize:
+        daemonize()
+    logs.setup(config.loglevel, config.logfile, config.log_format)
+    try:
+        os.chdir(config.dir or ".")  # as redis-server: the data directory must be usable
+    except OSError as e:
+        print(f"*** FATAL CONFIG ERROR *** can't chdir to '{config.dir}': {e}",
+              file=sys.stderr)
+        return 1
+    # Data files are found by absolute path from here on (CONFIG GET dir shows it, as
+    # redis-server's getcwd()); the process itself works in an empty private directory.
+    config = dataclasses.replace(config, dir=os.getcwd())
+    from .server import run  # imported late: --help and --version stay instant
+    from .server._process import private_workdir
+
+    with private_workdir():
+        return run(config, config_file, pidfile)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ GET/SET are all driven by it. Defaults equal redis-server 7's where one exists.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fnmatch
 import os
 import re
@@ -36,6 +37,12 @@ class Config:
     tls_ca_cert_file: str = ""
     tls_auth_clients: str = "yes"
     requirepass: str = ""
+    # ACL (commands/_acl*.py): users come from aclfile when one is set (ACL LOAD /
+    # ACL SAVE use it); new users get no channels unless acl-pubsub-default is
+    # allchannels (Redis 7's default).
+    aclfile: str = ""
+    acllog_max_len: int = 128
+    acl_pubsub_default: str = "resetchannels"
     dir: str = "."
     loglevel: str = "notice"
     logfile: str = ""
@@ -67,8 +74,12 @@ class Config:
     # --dir must not be mistaken for one (or overwritten).
     dbfilename: str = "dump.tsdb"
     appendfilename: str = "appendonly.aof"
-    maxmemory: int = 0
+    maxmemory: int = 0  # bytes; 0: no limit (and no memory accounting at all)
     maxmemory_policy: str = "noeviction"
+    maxmemory_samples: int = 5  # keys sampled per eviction round
+    maxmemory_eviction_tenacity: int = 10  # eviction time budget per command (Redis's)
+    lfu_log_factor: int = 10
+    lfu_decay_time: int = 1  # minutes per counter decrement
     notify_keyspace_events: str = ""
     hash_max_listpack_entries: int = 128
     hash_max_listpack_value: int = 64
@@ -104,6 +115,11 @@ class Config:
     # Runs waiting for one device's workers (queued, running or being batched); past
     # it, new runs are refused at once. 0: no cap.
     queue_max_len: int = 10000
+    # Redis 7's hardening: CONFIG SET of dir / dbfilename (the classic way to make a
+    # server write a file anywhere) and the DEBUG command are refused unless these are
+    # yes, or local for clients on loopback / a unix socket.
+    enable_protected_configs: str = "no"
+    enable_debug_command: str = "no"
     # tensorserve's own knobs (no redis-server equivalent).
     # The Prometheus endpoint (GET /metrics) on this port at the bind addresses; 0: off.
     metrics_port: int = 0
@@ -152,6 +168,14 @@ def _bool(text: str) -> bool:
     raise ConfigError("argument must be 'yes' or 'no'")
 
 
+def _no_notifications(text: str) -> str:
+    """Keyspace notifications are not sent: refusing the setting beats a client that
+    subscribes to ``__keyevent@*`` and waits forever for events that never come."""
+    if text.strip():
+        raise ConfigError("keyspace notifications are not supported by tensorserve")
+    return ""
+
+
 def _enum(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         t = text.lower()
@@ -164,6 +188,25 @@ def _enum(*choices: str) -> Callable[[str], str]:
 
 def _mem(text: str) -> int:
     return parse_memory(text)
+
+
+def _mem_range(lo: int, hi: int) -> Callable[[str], int]:
+    """A memory value within redis-server's bounds for the parameter."""
+
+    def parse(text: str) -> int:
+        value = _mem_unsigned(text)
+        if not lo <= value <= hi:
+            raise ConfigError(f"argument must be between {lo} and {hi} inclusive")
+        return value
+
+    return parse
+
+
+def _mem_unsigned(text: str) -> int:
+    value = parse_memory(text)
+    if value < 0:  # redis-server's memtoull refuses a sign
+        raise ConfigError("argument must be a memory value")
+    return value
 
 
 def _bind(text: str) -> tuple[str, ...]:
@@ -181,6 +224,20 @@ def _save(text: str) -> str:
         if not p.isdigit():
             raise ConfigError("Invalid save parameters")
     return " ".join(parts)
+
+
+def _dir(current: str, text: str) -> str:
+    """The data directory as an absolute, physical path (redis-server chdir()s there and
+    CONFIG GET dir shows getcwd()); a relative one is taken from the current one. The
+    process never works in it (server/_process.private_workdir): paths are joined."""
+    path = os.path.realpath(os.path.join(current, text)) if text else ""
+    if not path or not os.path.exists(path):
+        raise ConfigError(os.strerror(errno.ENOENT))
+    if not os.path.isdir(path):
+        raise ConfigError(os.strerror(errno.ENOTDIR))
+    if not os.access(path, os.X_OK):
+        raise ConfigError(os.strerror(errno.EACCES))
+    return path
 
 
 def _filename(text: str) -> str:
@@ -256,18 +313,21 @@ PARAMS: Final[dict[str, Param]] = {
         _p("tls-ca-cert-file", str, mutable=False),
         _p("tls-auth-clients", _enum("yes", "no", "optional"), mutable=False),
         _p("requirepass", str),
+        _p("aclfile", str, mutable=False),
+        _p("acllog-max-len", _int(0, 2**63 - 1)),
+        _p("acl-pubsub-default", _enum("allchannels", "resetchannels")),
         _p("dir", str),
         _p("loglevel", _enum("debug", "verbose", "notice", "warning", "nothing")),
         _p("logfile", str, mutable=False),
-        _p("maxclients", _int(1, 1_000_000)),
+        _p("maxclients", _int(1, 2**32 - 1)),  # the open-file limit bounds it (fdlimit.py)
         _p("databases", _int(1, 1_000_000), mutable=False),
         _p("protected-mode", _bool, _yesno),
         _p("timeout", _int(0, 2**31 - 1)),
         _p("tcp-keepalive", _int(0, 2**31 - 1)),
         _p("tcp-backlog", _int(0, 2**31 - 1), mutable=False),
-        _p("proto-max-bulk-len", _mem),
+        _p("proto-max-bulk-len", _mem_range(1024 * 1024, 2**63 - 1)),
         _p("tensor-max-bytes", _mem),
-        _p("client-query-buffer-limit", _mem),
+        _p("client-query-buffer-limit", _mem_range(1024 * 1024, 2**63 - 1)),
         _p("client-output-buffer-limit", str, _cobl_format),  # parsed against current value
         _p("slowlog-log-slower-than", _int(-1, 2**63 - 1)),
         _p("slowlog-max-len", _int(0, 2**63 - 1)),
@@ -278,13 +338,18 @@ PARAMS: Final[dict[str, Param]] = {
         _p("appendfsync", _enum("always", "everysec", "no")),
         _p("dbfilename", _filename),
         _p("appendfilename", str, mutable=False),
-        _p("maxmemory", _mem),
+        _p("maxmemory", _mem_unsigned),
         _p(
             "maxmemory-policy",
-            _enum("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-                  "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"),
+            # redis-server's order: it is the order of its CONFIG SET error text.
+            _enum("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                  "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"),
         ),
-        _p("notify-keyspace-events", str),
+        _p("maxmemory-samples", _int(1, 64)),
+        _p("maxmemory-eviction-tenacity", _int(0, 100)),
+        _p("lfu-log-factor", _int(0, 2**31 - 1)),
+        _p("lfu-decay-time", _int(0, 2**31 - 1)),
+        _p("notify-keyspace-events", _no_notifications),
         _p("hash-max-listpack-entries", _int(0, 2**63 - 1), aliases=("hash-max-ziplist-entries",)),
         _p("hash-max-listpack-value", _int(0, 2**63 - 1), aliases=("hash-max-ziplist-value",)),
         _p("list-max-listpack-size", _int(-5, 2**31 - 1), aliases=("list-max-ziplist-size",)),
@@ -306,6 +371,8 @@ PARAMS: Final[dict[str, Param]] = {
         _p("inline-run-max-us", _int(0, 10**9)),
         _p("minbatch-timeout-default", _int(1, 10**9)),
         _p("queue-max-len", _int(0, 2**63 - 1)),
+        _p("enable-protected-configs", _enum("no", "yes", "local"), mutable=False),
+        _p("enable-debug-command", _enum("no", "yes", "local"), mutable=False),
         _p("metrics-port", _int(0, 65535), mutable=False),
         _p("log-format", _enum("text", "json"), mutable=False),
         _p("reader", _enum("auto", "hiredis", "python"), mutable=False),
@@ -323,6 +390,8 @@ def find_param(name: str) -> Param | None:
 def parse_value(config: Config, param: Param, text: str) -> Any:
     if param.name == "client-output-buffer-limit":
         return _cobl_parse(config.client_output_buffer_limit)(text)
+    if param.name == "dir":
+        return _dir(config.dir, text)
     return param.parse(text)
 
 

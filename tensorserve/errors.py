@@ -15,6 +15,7 @@ __all__ = [
     "NoAuthError",
     "NoPermError",
     "NoProtoError",
+    "OomError",
     "ReplyError",
     "WrongPassError",
     "WrongTypeError",
@@ -36,7 +37,11 @@ class ReplyError(Exception):
     def wire(self) -> bytes:
         """The reply line without the leading '-' and trailing CRLF; CR/LF become spaces."""
         text = f"{self.code} {self.message}" if self.message else self.code
-        return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+        text = text.replace("\r", " ").replace("\n", " ")
+        try:
+            return text.encode("utf-8", "surrogateescape")  # client bytes go back as sent
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace")
 
     def __str__(self) -> str:
         return f"{self.code} {self.message}"
@@ -118,6 +123,14 @@ class MisconfError(ReplyError):
         super().__init__(message)
 
 
+class OomError(ReplyError):
+    code = "OOM"
+
+    def __init__(self, message: str = "command not allowed when used memory > 'maxmemory'."
+                 ) -> None:
+        super().__init__(message)  # redis-server's shared.oomerr, word for word
+
+
 class NoProtoError(ReplyError):
     code = "NOPROTO"
 
@@ -147,15 +160,16 @@ def unknown_command(name: bytes, args: list[bytes]) -> ReplyError:
     """``ERR unknown command 'foo', with args beginning with: 'a' 'b' ``.
 
     Like redis-server: each argument quoted and followed by a space, the list cut once it
-    reaches 128 characters.
+    reaches 128 bytes; the bytes go back as sent, each cut at a NUL (``%.128s``).
     """
-    shown = ""
+    shown = b""
     for a in args:
         if len(shown) >= 128:
             break
-        shown += "'" + a.decode("utf-8", "replace")[: 128 - len(shown)] + "' "
-    cmd = name.decode("utf-8", "replace")[:128]
-    return ReplyError(f"unknown command '{cmd}', with args beginning with: {shown}")
+        shown += b"'" + a.split(b"\0", 1)[0][: 128 - len(shown)] + b"' "
+    cmd = name.split(b"\0", 1)[0][:128]
+    text = b"unknown command '%b', with args beginning with: %b" % (cmd, shown)
+    return ReplyError(text.decode("utf-8", "surrogateescape"))
 
 
 def unknown_subcommand(sub: bytes, command: str) -> ReplyError:

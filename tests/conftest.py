@@ -23,9 +23,12 @@ from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 
 from .helpers import RawClient, ServerProcess, raw_connector
 
+# DEBUG and CONFIG SET dir / dbfilename are off by default (as Redis 7); the shared
+# servers allow them from loopback, where the tests are.
+_LOCAL_ADMIN = ["--enable-debug-command", "local", "--enable-protected-configs", "local"]
 SERVER_VARIANTS: dict[str, list[str]] = {
-    "fast": ["--reader", "auto", "--event-loop", "auto"],
-    "pure": ["--reader", "python", "--event-loop", "asyncio"],
+    "fast": ["--reader", "auto", "--event-loop", "auto", *_LOCAL_ADMIN],
+    "pure": ["--reader", "python", "--event-loop", "asyncio", *_LOCAL_ADMIN],
 }
 
 CLIENT_VARIANTS: dict[str, dict[str, Any]] = {

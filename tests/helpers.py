@@ -24,16 +24,21 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A tensorserve subprocess on a free port; ``stop()`` ends it."""
+    """A tensorserve subprocess on a free port; ``stop()`` ends it.
+
+    ``config_file`` goes first on the command line (redis-server's order);
+    ``nofile`` = (soft, hard) sets the child's open-file limit before it starts.
+    """
 
     def __init__(self, args: Sequence[str] = (), port: int | None = None, cwd: str | None = None,
                  env: dict[str, str] | None = None,
-                 ready: Callable[[], object] | None = None) -> None:
+                 ready: Callable[[], object] | None = None, config_file: str | None = None,
+                 nofile: tuple[int, int] | None = None) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.args = list(args)
-        cmd = [sys.executable, "-m", "tensorserve", "--port", str(self.port), "--save", "",
-               *self.args]
+        cmd = [sys.executable, "-m", "tensorserve", *([config_file] if config_file else []),
+               "--port", str(self.port), "--save", "", *self.args]
         if "--loglevel" not in self.args:
             cmd += ["--loglevel", "warning"]
         self.log_path = Path(cwd or "/tmp") / f"tensorserve-{self.port}.log"
@@ -41,7 +46,8 @@ class ServerProcess:
         full_env = {**os.environ, **(env or {})}
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=cwd, env=full_env)
+                                     cwd=cwd, env=full_env,
+                                     preexec_fn=None if nofile is None else _nofile(nofile))
         self._ready = ready  # how to tell it is up when the plain port is off
         self._wait_ready()
 
@@ -94,6 +100,55 @@ class ServerProcess:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+class RedisServerProcess:
+    """A real redis-server on a free port, persistence off: the reference to compare with."""
+
+    def __init__(self, binary: str, cwd: str, args: Sequence[str] = (),
+                 nofile: tuple[int, int] | None = None) -> None:
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.log_path = Path(cwd) / f"redis-server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", cwd, "--logfile", str(self.log_path), *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+            preexec_fn=None if nofile is None else _nofile(nofile))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start:\n{self.log()}") from None
+                time.sleep(0.05)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def _nofile(limits: tuple[int, int]) -> Callable[[], None]:
+    def set_limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+    return set_limit
 
 
 class RawClient:

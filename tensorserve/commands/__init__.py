@@ -6,6 +6,7 @@ decorators) and builds the dispatch table.
 
 # Importing a family module registers its commands.
 from . import (  # noqa: F401
+    acl,
     ai,
     aof,
     client,

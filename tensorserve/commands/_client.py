@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from ..store import Database
+    from ._acl import User
     from ._server_state import ServerState
 
 __all__ = ["BLOCKED", "NO_REPLY", "PAUSED", "ClientState", "InternalClient"]
@@ -91,8 +92,10 @@ class ClientState:
         self.id = server.next_client_id()
         self.db: Database = server.keyspace.dbs[0]
         self.resp = 2
-        self.authenticated = not server.config.requirepass
-        self.user = "default"
+        # Redis's clientSetDefaultAuth: the default user, authenticated already when it
+        # is on and needs no password.
+        self.user: User = server.acl.default
+        self.authenticated = self.user.open
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
@@ -142,6 +145,10 @@ class ClientState:
         """Mark the client (un)authenticated; the connection also relaxes its input limits."""
         self.authenticated = value
 
+    def input_limits_changed(self) -> None:
+        """CONFIG SET changed proto-max-bulk-len or client-query-buffer-limit: the
+        connection applies them to the rest of its input, as redis-server does."""
+
     @property
     def blocked(self) -> bool:
         return False
@@ -159,6 +166,12 @@ class ClientState:
     @property
     def local_address(self) -> str:
         raise NotImplementedError
+
+    @property
+    def is_local(self) -> bool:
+        """Connected over loopback or a unix socket (redis-server's islocalClient):
+        what the ``local`` setting of enable-debug-command and friends allows."""
+        return False
 
     @property
     def subscriptions(self) -> int:
@@ -179,6 +192,14 @@ class InternalClient(ClientState):
 
     __slots__ = ()
     label = "internal"
+
+    def __init__(self, server: ServerState) -> None:
+        super().__init__(server)
+        # No ACL checks (redis-server's fake clients have no user): the log's replay
+        # must apply every logged write whatever the users say. Scripts' clients take
+        # their caller's user instead.
+        self.user = server.acl.internal
+        self.authenticated = True
 
     def send(self, value: Any) -> None:
         pass

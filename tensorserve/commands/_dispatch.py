@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import (
@@ -22,7 +23,10 @@ from ..errors import (
     unknown_subcommand,
 )
 from ..protocol import QUEUED, Raw, encode
+from ._acl_check import denied as acl_denied
+from ._acl_check import redact
 from ._client import BLOCKED, NO_REPLY, PAUSED
+from ._evict import touching_spec
 from ._server_state import SlowlogEntry
 from ._spec import COMMANDS, CommandSpec
 
@@ -45,16 +49,22 @@ _SLOWLOG_MAX_STRING: Final = 128
 
 # The same, restricted to fast-path specs (see run_batch).
 _FAST: Final[dict[bytes, CommandSpec]] = {}
+_FAST_GET: Final = _FAST.get
+# ... and as run under an LRU / LFU policy: their keys are touched first (_evict.py).
+_FAST_TOUCHING: Final[dict[bytes, CommandSpec]] = {}
 
 
 def build_table() -> None:
     _TABLE.clear()
     _FAST.clear()
+    _FAST_TOUCHING.clear()
     for name, spec in COMMANDS.items():
+        touching = touching_spec(spec) if spec.fast_path else None
         for spelling in (name.encode(), name.upper().encode()):
             _TABLE[spelling] = spec
-            if spec.fast_path:
+            if touching is not None:
                 _FAST[spelling] = spec
+                _FAST_TOUCHING[spelling] = touching
 
 
 def _find(name: bytes) -> CommandSpec | None:
@@ -87,6 +97,7 @@ def resolve(argv: list[bytes]) -> CommandSpec | ReplyError:
 
 def _slowlog(c: ClientState, argv: list[bytes], spec: CommandSpec, usec: int) -> None:
     server = c.server
+    argv = redact(spec, argv)  # no passwords in the slow log (AUTH, ACL SETUSER ...)
     args = list(argv[:_SLOWLOG_MAX_ARGC])
     if len(argv) > _SLOWLOG_MAX_ARGC:
         args[-1] = b"... (%d more arguments)" % (len(argv) - _SLOWLOG_MAX_ARGC + 1)
@@ -168,6 +179,14 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
         return PAUSED
     if not c.authenticated and not spec.no_auth:
         return reject(c, NoAuthError(), spec)
+    if not c.user.unrestricted and not (c.multi is not None and spec.no_multi):
+        err = acl_denied(c, spec, argv)  # NOPERM, logged (commands/_acl_check.py)
+        if err is not None:
+            return reject(c, err, spec)
+    if c.server.memory_active:  # maxmemory: evict first, or OOM (commands/_evict.py)
+        err = c.server.memory.admit(c, spec)
+        if err is not None:
+            return reject(c, err, spec)
     if spec.is_write and c.server.disk_error:
         err = _writes_stopped(c.server)
         if err is not None:
@@ -186,6 +205,7 @@ def execute(c: ClientState, argv: list[bytes]) -> Any:
             ),
             spec,
         )
+    c.server.current_client = c  # a script this starts runs as c's user
     return call(c, spec, argv)
 
 
@@ -210,6 +230,8 @@ def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
     aof = server.aof if spec.is_write else None
     if aof is not None:
         dirty = server.keyspace.dirty
+    if server.memory_active:
+        server.memory.touch(c, spec, argv)  # LRU / LFU: the keys it names are accessed
     t0 = _perf_ns()
     try:
         reply = spec.handler(c, argv)  # type: ignore[misc]
@@ -231,7 +253,7 @@ def call(c: ClientState, spec: CommandSpec, argv: list[bytes]) -> Any:
     if ns >= server.slowlog_ns >= 0 and not spec.skip_slowlog and reply is not BLOCKED:
         _slowlog(c, argv, spec, ns // 1000)
     if server.monitors and not spec.skip_monitor:
-        _feed_monitors(c, argv)
+        _feed_monitors(c, redact(spec, argv))
     if server.ready_keys and not c.in_exec:
         # Blocked clients are served after the command, or after the whole transaction
         # (MULTI; RPUSH k a; LPOP k; EXEC pops 'a' itself, as in redis-server).
@@ -264,7 +286,10 @@ def run_batch(c: ClientState, batch: list[list[bytes]], out: list[bytes]) -> int
     """
     server = c.server
     append = out.append
-    fast_get = _FAST.get if _gates_open(c) else None
+    # _fast_lookup(c), inlined for the usual case (one call per batch is measurable
+    # at -P 1).
+    fast_get = (_FAST_GET if _gates_open(c) else None) if not server.memory_active \
+        else _fast_lookup(c)
     slow_ns = server.slowlog_ns if server.slowlog_ns >= 0 else _NEVER
     last = None
     t_prev = _perf_ns()
@@ -307,7 +332,8 @@ def run_batch(c: ClientState, batch: list[list[bytes]], out: list[bytes]) -> int
             last = None
         reply = execute(c, argv)
         t_prev = _perf_ns()
-        fast_get = _FAST.get if _gates_open(c) else None
+        fast_get = (_FAST_GET if _gates_open(c) else None) if not server.memory_active \
+            else _fast_lookup(c)
         if reply is BLOCKED:
             c.block()
             return _position(batch, argv)
@@ -338,6 +364,19 @@ def _position(batch: list[list[bytes]], argv: list[bytes]) -> int:
 _NEVER: Final = 1 << 62
 
 
+def _fast_lookup(c: ClientState) -> Callable[[bytes], CommandSpec | None] | None:
+    """The fast path's lookup for the next commands of ``c``; None sends them all to
+    :func:`execute`. While maxmemory or an LRU / LFU policy is set, the memory state
+    picks: none while over the limit (execute evicts first), else the plain table or
+    the one whose commands touch their keys (commands/_evict.py)."""
+    if not _gates_open(c):
+        return None
+    server = c.server
+    if server.memory_active:
+        return server.memory.fast_lookup(_FAST, _FAST_TOUCHING)
+    return _FAST_GET
+
+
 def _gates_open(c: ClientState) -> bool:
     return (
         c.authenticated
@@ -350,6 +389,7 @@ def _gates_open(c: ClientState) -> bool:
         and not c.server.pause_until
         and not c.server.disk_error
         and c.server.aof is None
+        and c.user.fast_ok  # ACL: a user limited in commands or keys is checked
     )
 
 

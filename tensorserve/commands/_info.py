@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import __version__, histogram
 from ..protocol import HAVE_HIREDIS
+from ._evict import process_rss
 from ._spec import COMMANDS, CommandSpec
 from .ai import MODULE_SECTIONS
 
@@ -113,16 +114,16 @@ def total_commands(server: ServerState) -> int:
 
 
 def used_memory(server: ServerState) -> int:
-    """Resident set size: Python has no allocator counter as cheap as jemalloc's."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """used_memory. With maxmemory set, the logical figure eviction uses: the start-up
+    baseline + the accounted dataset (commands/_evict.py). Without a limit nothing is
+    accounted (that costs nothing) and it is the resident set size: Python has no
+    allocator counter as cheap as jemalloc's."""
+    mem = server.memory
+    used = mem.used() if mem.accounting else process_rss()
     e = _EXTRAS.get(server)
-    if e is not None and rss > e.peak_memory:
-        e.peak_memory = rss
-    return rss
+    if e is not None and used > e.peak_memory:
+        e.peak_memory = used
+    return used
 
 
 def bytes_to_human(n: int) -> str:
@@ -185,8 +186,14 @@ def _clients(s: ServerState) -> dict[str, Any]:
 
 
 def _memory(s: ServerState) -> dict[str, Any]:
+    mem = s.memory
+    if mem.acct is not None:
+        mem.acct.check(s.keyspace)  # a loader may just have filled a database
     used = used_memory(s)
+    rss = process_rss()
     peak = max(extras(s).peak_memory, used)
+    startup = min(mem.baseline, used)
+    dataset = mem.dataset() if mem.accounting else used - startup
     cfg = s.config
     try:
         total_system = os.sysconf("SC_PHYS_PAGES") * _PAGE
@@ -195,18 +202,22 @@ def _memory(s: ServerState) -> dict[str, Any]:
     return {
         "used_memory": used,
         "used_memory_human": bytes_to_human(used),
-        "used_memory_rss": used,
-        "used_memory_rss_human": bytes_to_human(used),
+        "used_memory_rss": rss,
+        "used_memory_rss_human": bytes_to_human(rss),
         "used_memory_peak": peak,
         "used_memory_peak_human": bytes_to_human(peak),
         "used_memory_peak_perc": f"{100 * used / peak:.2f}%" if peak else "100.00%",
+        "used_memory_overhead": startup,
+        "used_memory_startup": startup,
+        "used_memory_dataset": dataset,
+        "used_memory_dataset_perc": f"{100 * dataset / max(used - startup, 1):.2f}%",
         "total_system_memory": total_system,
         "total_system_memory_human": bytes_to_human(total_system),
         "maxmemory": cfg.maxmemory,
         "maxmemory_human": bytes_to_human(cfg.maxmemory),
         "maxmemory_policy": cfg.maxmemory_policy,
-        "mem_fragmentation_ratio": "1.00",
-        "mem_fragmentation_bytes": 0,
+        "mem_fragmentation_ratio": f"{rss / used:.2f}" if used else "1.00",
+        "mem_fragmentation_bytes": rss - used,
         "mem_allocator": "libc",
         "lazyfree_pending_objects": 0,
         "lazyfreed_objects": 0,

@@ -22,6 +22,8 @@ import numpy as np
 
 from ..errors import BareError, ReplyError
 from ..protocol import encode
+from ._acl import spec_categories
+from ._acl_check import denied
 from ._ai import get_model
 from ._client import BLOCKED, NO_REPLY, PAUSED, InternalClient
 from ._dispatch import execute, resolve
@@ -29,6 +31,7 @@ from ._spec import COMMANDS
 
 if TYPE_CHECKING:
     from ..store import Database
+    from ._client import ClientState
     from ._server_state import ServerState
 
 __all__ = ["LoopScriptHost"]
@@ -38,24 +41,30 @@ _ENOENT: Final = "No such file or directory"
 _EINVAL: Final = "Invalid argument"
 # Flags of commands a script may not run: they block, change the connection, or wait.
 _REFUSED_FLAGS: Final = frozenset(("blocking", "noscript", "pubsub", "no_auth", "multi_ok",
-                                   "no_multi"))
+                                   "no_multi", "admin"))
 
 
 class _ScriptClient(InternalClient):
-    """The internal client a script's commands run as (RESP2, never blocks)."""
+    """The internal client a script's commands run as (RESP2, never blocks), with the
+    user of the client that ran the script (``caller``: ACL LOG reports that client)."""
 
-    __slots__ = ()
+    __slots__ = ("caller",)
     label = "script"
+    caller: ClientState | None
 
 
 class LoopScriptHost:
-    """A ScriptHost for one run: commands go to ``db`` of ``server``."""
+    """A ScriptHost for one run: commands go to ``db`` of ``server``, with the ACL rights
+    of the client running the script's command (made while that command runs)."""
 
-    __slots__ = ("db", "server")
+    __slots__ = ("caller", "db", "server", "user")
 
     def __init__(self, server: ServerState, db: Database) -> None:
         self.server = server
         self.db = db
+        # Dispatch sets current_client before running AI.SCRIPTEXECUTE / a DAG.
+        self.caller = server.current_client
+        self.user = self.caller.user if self.caller is not None else server.acl.default
 
     def execute(self, command: str, args: list[str]) -> Any:
         argv = [command.encode("utf-8", "surrogateescape")]
@@ -97,7 +106,21 @@ class LoopScriptHost:
         loop.call_soon_threadsafe(run)
         return future.result()
 
+    def _client(self) -> _ScriptClient:
+        client = _ScriptClient(self.server)
+        client.db = self.db
+        client.caller = self.caller
+        client.user = self.user  # the caller's ACL rights: dispatch checks them
+        client.authenticated = True
+        return client
+
     def _model(self, key: bytes) -> Any:
+        if not self.user.unrestricted:
+            # As if the caller ran AI.MODELEXECUTE on the model (@ai-run, read access).
+            err = denied(self._client(), COMMANDS["ai.modelexecute"],
+                         [b"AI.MODELEXECUTE", key], "lua")
+            if err is not None:
+                return err
         try:
             return get_model(self.db, key)
         except ReplyError as e:
@@ -114,12 +137,11 @@ class LoopScriptHost:
             if spec.message.startswith("wrong number of arguments"):
                 return BareError(_EINVAL)
             return spec
-        if spec.flags & _REFUSED_FLAGS or spec.name.startswith("ai."):
+        if (spec.flags & _REFUSED_FLAGS or spec.name.startswith("ai.")
+                or "admin" in spec_categories(spec)):
+            # Whatever the caller's rights: no admin command (CONFIG, ACL, SHUTDOWN ...).
             return ReplyError(_NOT_FROM_SCRIPT)
-        client = _ScriptClient(self.server)
-        client.db = self.db
-        client.authenticated = True
-        reply = execute(client, argv)
+        reply = execute(self._client(), argv)
         if reply is BLOCKED or reply is PAUSED or reply is NO_REPLY:
             return ReplyError(_NOT_FROM_SCRIPT)
         if isinstance(reply, ReplyError):

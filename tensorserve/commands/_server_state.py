@@ -20,6 +20,8 @@ from ..config import Config
 from ..logs import LEVELS, VERBOSE
 from ..runtime import BackendOptions, Runtime
 from ..store import Keyspace
+from ._acl_registry import Acl
+from ._evict import MemoryLimit
 
 if TYPE_CHECKING:
     from ._client import ClientState
@@ -75,6 +77,11 @@ class ServerState:
         self.stats = Stats()
         self.clients: dict[int, ClientState] = {}
         self._ids = itertools.count(1)
+        # ACL users, the ACL log and file (commands/_acl_registry.py).
+        self.acl = Acl(self)
+        # The client whose command dispatch's general path is running (Redis's
+        # server.current_client): a script started now runs with its user's rights.
+        self.current_client: ClientState | None = None
         self.start_time = time.time()
         self.start_monotonic = time.monotonic()
         self.pid = os.getpid()
@@ -126,6 +133,9 @@ class ServerState:
         # Run every 1/hz seconds (serverCron) and at shutdown.
         self.cron_jobs: list[Callable[[], None]] = []
         self.on_shutdown: list[Callable[[], None]] = []
+        # Called with (old, new) after CONFIG SET swaps the config (the transport layer
+        # applies what lives on sockets, like tcp-keepalive).
+        self.on_config: list[Callable[[Config, Config], None]] = []
         # Model execution: per-device run queues (threads start with a device's first
         # model). Load-time options, as RedisAI's module arguments.
         self.runtime = Runtime(
@@ -137,6 +147,12 @@ class ServerState:
         self.runtime.configure(config.inline_run_max_us, config.minbatch_timeout_default,
                                config.queue_max_len)
         self.on_shutdown.append(self.runtime.stop)
+        # maxmemory (commands/_evict.py): accounting, eviction, the OOM gate. While
+        # memory_active (a limit or an LRU / LFU policy is set) dispatch consults it
+        # before commands (and per batch for its fast path); False costs nothing.
+        self.memory_active = False
+        self.memory = MemoryLimit(self)
+        self.memory.configure(config)
 
     def _apply_obuf_limits(self, config: Config) -> None:
         self.obuf_limits = {c: (h, s, t) for c, h, s, t in config.client_output_buffer_limit}
@@ -157,17 +173,25 @@ class ServerState:
         self._apply_obuf_limits(config)
         self.runtime.configure(config.inline_run_max_us, config.minbatch_timeout_default,
                                config.queue_max_len)
+        self.memory.configure(config)
         if old.appendonly != config.appendonly and self.loop is not None:
             from .aof import switch  # the family module imports this one
 
             switch(self, config.appendonly)
+        for hook in self.on_config:
+            hook(old, config)
         if old.loglevel != config.loglevel:
             logging.getLogger("tensorserve").setLevel(LEVELS[config.loglevel])
+        if (old.proto_max_bulk_len != config.proto_max_bulk_len
+                or old.client_query_buffer_limit != config.client_query_buffer_limit):
+            for c in self.clients.values():
+                c.input_limits_changed()
         if old.slowlog_max_len != config.slowlog_max_len:
             self.slowlog = deque(self.slowlog, maxlen=max(config.slowlog_max_len, 0))
-        if old.requirepass != config.requirepass and not config.requirepass:
-            for c in self.clients.values():
-                c.authenticated = True
+        if old.requirepass != config.requirepass:
+            # requirepass is the default user's password (empty: nopass, and clients
+            # not yet authenticated need no AUTH any more).
+            self.acl.set_default_password(config.requirepass)
 
     def refresh_disk_error(self) -> None:
         """``disk_error`` from its two sources, after either changes: a snapshot that

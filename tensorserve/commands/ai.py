@@ -30,7 +30,8 @@ _LLAPI_VERSION: Final = 1
 
 
 @command("ai.info", -1, "readonly", keys=(1, 1, 1), group="model", since="1.0.0",
-         complexity="O(1)", summary="Returns a model's or script's run statistics.")
+         complexity="O(1)", summary="Returns a model's or script's run statistics.",
+         acl=("@read", "@slow", "@ai"))
 def ai_info(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if not 2 <= argc <= 3:
@@ -58,7 +59,8 @@ def ai_info(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("ai.config", -1, "write", group="model", since="1.0.0", complexity="O(1)",
-         summary="Sets or reads RedisAI configuration (backends, MODEL_CHUNK_SIZE).")
+         summary="Sets or reads RedisAI configuration (backends, MODEL_CHUNK_SIZE).",
+         acl=("@write", "@admin", "@slow", "@dangerous", "@ai", "@ai-store"))
 def ai_config(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if argc < 2:

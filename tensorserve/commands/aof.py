@@ -107,7 +107,7 @@ class Aof:
 
     @property
     def path(self) -> str:
-        return os.path.abspath(self.server.config.appendfilename)
+        return os.path.join(self.server.config.dir, self.server.config.appendfilename)
 
     # -- start and stop --------------------------------------------------------------------
     def create(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import NOT_INTEGER, SYNTAX, ReplyError
 from ..protocol import OK, Verbatim
@@ -19,6 +19,9 @@ from ._client import NO_REPLY, ClientState
 from ._spec import command
 from .connection import valid_client_name
 from .server import help_reply
+
+if TYPE_CHECKING:
+    from ._acl import User
 
 __all__ = ["NO_TOUCH", "UnblockedError", "client_info_line", "client_type"]
 
@@ -96,7 +99,7 @@ def client_info_line(c: ClientState, current: ClientState | None = None,
         f"sub={len(c.channels or ())} psub={len(c.patterns or ())} ssub=0 multi={multi} "
         f"qbuf={qbuf} qbuf-free={max(0, 32768 - qbuf)} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={2048 + qbuf + omem} "
-        f"events={'rw' if omem else 'r'} cmd={cmd} user={c.user} redir=-1 resp={c.resp} "
+        f"events={'rw' if omem else 'r'} cmd={cmd} user={c.user.name} redir=-1 resp={c.resp} "
         f"lib-name={c.lib_name.decode('utf-8', 'replace')} "
         f"lib-ver={c.lib_ver.decode('utf-8', 'replace')}"
     )
@@ -205,7 +208,7 @@ def client_kill(c: ClientState, argv: list[bytes]) -> Any:
     kind: str | None = None
     addr_f: str | None = None
     laddr_f: str | None = None
-    user: str | None = None
+    user: User | None = None
     maxage: int | None = None
     skipme = True
     for i in range(2, len(argv), 2):
@@ -225,9 +228,9 @@ def client_kill(c: ClientState, argv: list[bytes]) -> Any:
         elif opt == b"laddr":
             laddr_f = text
         elif opt == b"user":
-            if text != "default":
+            user = c.server.acl.users.get(val.decode("utf-8", "surrogateescape"))
+            if user is None:
                 raise ReplyError(f"No such user '{text}'")
-            user = text
         elif opt == b"skipme":
             low = val.lower()
             if low not in (b"yes", b"no"):
@@ -245,7 +248,7 @@ def client_kill(c: ClientState, argv: list[bytes]) -> Any:
             or (kind is not None and client_type(x) != kind)
             or (addr_f is not None and x.address != addr_f)
             or (laddr_f is not None and x.local_address != laddr_f)
-            or (user is not None and x.user != user)
+            or (user is not None and x.user is not user)
             or (maxage is not None and now - x.created < maxage)
             or (skipme and x is c)
         ):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, Final
 
 from .. import __version__
@@ -50,24 +49,13 @@ def quit_(c: ClientState, argv: list[bytes]) -> Any:
     return OK
 
 
-def check_password(c: ClientState, username: bytes, password: bytes) -> bool:
-    """Only the default user exists until ACLs: its password is requirepass, and without
-    one it is "nopass" (any password is accepted, as redis-server does)."""
-    if username != b"default":
-        return False
-    expected = c.server.config.requirepass
-    if not expected:
-        return True
-    return hmac.compare_digest(password, expected.encode())
-
-
 @command("auth", -2, "no_auth fast subscribe_ok allow_busy", group="connection",
          summary="Authenticates the connection.")
 def auth(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise ReplyError("syntax error")
     if len(argv) == 2:
-        if not c.server.config.requirepass:
+        if c.server.acl.default.nopass:
             raise ReplyError(
                 "AUTH <password> called without any password configured for the default "
                 "user. Are you sure your configuration is correct?"
@@ -75,10 +63,9 @@ def auth(c: ClientState, argv: list[bytes]) -> Any:
         username, password = b"default", argv[1]
     else:
         username, password = argv[1], argv[2]
-    if not check_password(c, username, password):
+    # ACL users (commands/_acl_registry.py): a failure is logged in ACL LOG.
+    if not c.server.acl.authenticate(c, username, password, argv[0]):
         raise WrongPassError()
-    c.set_authenticated(True)
-    c.user = username.decode("utf-8", "replace")
     return OK
 
 
@@ -96,30 +83,29 @@ def hello(c: ClientState, argv: list[bytes]) -> Any:
         if proto not in (2, 3):
             raise NoProtoError()
     name: bytes | None = None
+    credentials: tuple[bytes, bytes] | None = None
     while i < len(argv):
         opt = argv[i].lower()
         left = len(argv) - i - 1
         if opt == b"auth" and left >= 2:
-            if not check_password(c, argv[i + 1], argv[i + 2]):
-                raise WrongPassError()
-            c.set_authenticated(True)
-            c.user = argv[i + 1].decode("utf-8", "replace")
+            credentials = (argv[i + 1], argv[i + 2])
             i += 3
         elif opt == b"setname" and left >= 1:
             name = argv[i + 1]
-            if not valid_client_name(name):
-                raise ReplyError(
-                    "Client names cannot contain spaces, newlines or special characters."
-                )
             i += 2
         else:
             raise ReplyError(f"Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
+    # As redis-server: every option is parsed first, then AUTH, then the name.
+    if credentials is not None and not c.server.acl.authenticate(c, *credentials, argv[0]):
+        raise WrongPassError()
     if not c.authenticated:
         raise NoAuthError("HELLO must be called with the client already authenticated, "
                           "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
                           "to authenticate the client and select the RESP protocol version "
                           "at the same time")
     if name is not None:
+        if not valid_client_name(name):
+            raise ReplyError("Client names cannot contain spaces, newlines or special characters.")
         c.name = name
     c.resp = proto
     return {
@@ -162,6 +148,6 @@ def reset(c: ClientState, argv: list[bytes]) -> Any:
     c.name = b""
     c.reply_mode = 0
     c.no_evict = False
-    c.set_authenticated(not c.server.config.requirepass)
-    c.user = "default"
+    c.user = c.server.acl.default  # clientSetDefaultAuth
+    c.set_authenticated(c.user.open)
     return _RESET

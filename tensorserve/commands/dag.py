@@ -387,27 +387,31 @@ def _dag_keys(argv: list[bytes]) -> list[bytes]:
 
 @command("ai.dagexecute", -1, "write denyoom blocking", group="dag", since="1.2.5",
          complexity="O(ops)", get_keys=_dag_keys,
-         summary="Runs a DAG of tensor, model and script ops in one round trip.")
+         summary="Runs a DAG of tensor, model and script ops in one round trip.",
+         acl=("@write", "@slow", "@blocking", "@ai", "@ai-run"))
 def dagexecute(c: ClientState, argv: list[bytes]) -> Any:
     return _dag(c, argv, readonly=False, deprecated=False)
 
 
 @command("ai.dagexecute_ro", -1, "readonly blocking", group="dag", since="1.2.5",
          complexity="O(ops)", get_keys=_dag_keys,
-         summary="Runs a read-only DAG (no PERSIST, no scripts).")
+         summary="Runs a read-only DAG (no PERSIST, no scripts).",
+         acl=("@read", "@slow", "@blocking", "@ai", "@ai-run"))
 def dagexecute_ro(c: ClientState, argv: list[bytes]) -> Any:
     return _dag(c, argv, readonly=True, deprecated=False)
 
 
 @command("ai.dagrun", -1, "write denyoom blocking", group="dag", since="1.0.0",
          complexity="O(ops)", get_keys=_dag_keys,
-         summary="Runs a DAG (deprecated: use AI.DAGEXECUTE).")
+         summary="Runs a DAG (deprecated: use AI.DAGEXECUTE).",
+         acl=("@write", "@slow", "@blocking", "@ai", "@ai-run"))
 def dagrun(c: ClientState, argv: list[bytes]) -> Any:
     return _dag(c, argv, readonly=False, deprecated=True)
 
 
 @command("ai.dagrun_ro", -1, "readonly blocking", group="dag", since="1.0.0",
          complexity="O(ops)", get_keys=_dag_keys,
-         summary="Runs a read-only DAG (deprecated: use AI.DAGEXECUTE_RO).")
+         summary="Runs a read-only DAG (deprecated: use AI.DAGEXECUTE_RO).",
+         acl=("@read", "@slow", "@blocking", "@ai", "@ai-run"))
 def dagrun_ro(c: ClientState, argv: list[bytes]) -> Any:
     return _dag(c, argv, readonly=True, deprecated=True)

@@ -21,6 +21,7 @@ from ..errors import (
 )
 from ..protocol import OK, Raw
 from ..store import Database, ZSet, now_ms, type_name
+from ..store._memory import LFU_INIT_VAL
 from ._args import INT64_MAX, parse_int
 from ._client import ClientState
 from ._glob import compile_glob
@@ -42,14 +43,16 @@ def _flush_mode(argv: list[bytes]) -> None:
         raise ReplyError(SYNTAX)
 
 
-@command("flushdb", -1, "write", group="server", summary="Removes all keys from the current database.")
+@command("flushdb", -1, "write", group="server", summary="Removes all keys from the current database.",
+         acl=("@keyspace", "@write", "@slow", "@dangerous"))
 def flushdb(c: ClientState, argv: list[bytes]) -> Any:
     _flush_mode(argv)
     c.db.flush()
     return OK
 
 
-@command("flushall", -1, "write", group="server", summary="Removes all keys from all databases.")
+@command("flushall", -1, "write", group="server", summary="Removes all keys from all databases.",
+         acl=("@keyspace", "@write", "@slow", "@dangerous"))
 def flushall(c: ClientState, argv: list[bytes]) -> Any:
     _flush_mode(argv)
     for db in c.server.keyspace.dbs:
@@ -57,7 +60,8 @@ def flushall(c: ClientState, argv: list[bytes]) -> Any:
     return OK
 
 
-@command("dbsize", 1, "readonly fast", group="server", summary="Returns the number of keys in the database.")
+@command("dbsize", 1, "readonly fast", group="server", summary="Returns the number of keys in the database.",
+         acl=("@keyspace", "@read", "@fast"))
 def dbsize(c: ClientState, argv: list[bytes]) -> Any:
     return len(c.db.data)
 
@@ -126,7 +130,8 @@ def type_(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("keys", 2, "readonly", keys=(0, 0, 0), group="generic",
-         summary="Returns all key names that match a pattern.")
+         summary="Returns all key names that match a pattern.",
+         acl=("@keyspace", "@read", "@slow", "@dangerous"))
 def keys(c: ClientState, argv: list[bytes]) -> Any:
     db = c.db
     pattern = argv[1]
@@ -436,7 +441,6 @@ _NO_LRU: Final = (
 )
 _SHARED_REFCOUNT: Final = 2**31 - 1  # redis's OBJ_SHARED_REFCOUNT (shared integers)
 _SHARED_INTEGERS: Final = 10000
-_FRESH_FREQ: Final = 1
 _EMBSTR_LIMIT: Final = 44
 _LIST_SIZE_LIMITS: Final = {-1: 4096, -2: 8192, -3: 16384, -4: 32768, -5: 65536}
 
@@ -538,9 +542,10 @@ def object_freq(c: ClientState, argv: list[bytes]) -> Any:
         return None
     if "lfu" not in c.server.config.maxmemory_policy:
         raise ReplyError(_NO_LFU)
-    # Access frequency is not tracked per key (8 bytes a key we do not spend): answer
-    # what redis-server 7.0 reports for a freshly written, never read key.
-    return _FRESH_FREQ
+    # Counted while an LFU policy is selected (store/_memory.py); a key with no count
+    # yet reads as a fresh one (LFU_INIT_VAL), as in redis-server 7.2.
+    mem = c.db.mem
+    return mem.frequency(argv[2]) if mem is not None else LFU_INIT_VAL
 
 
 @command("object|idletime", 3, "readonly", keys=(2, 2, 1), group="generic", since="2.2.3",
@@ -551,7 +556,10 @@ def object_idletime(c: ClientState, argv: list[bytes]) -> Any:
         return None
     if "lfu" in c.server.config.maxmemory_policy:
         raise ReplyError(_NO_LRU)
-    return 0  # access times are not tracked per key (8 bytes a key we do not spend)
+    # Access times are kept while an LRU policy is selected (store/_memory.py); under
+    # the others (no per-key data spent) every key reads as just used.
+    mem = c.db.mem
+    return mem.idle_seconds(argv[2]) if mem is not None else 0
 
 
 @command("object|refcount", 3, "readonly", keys=(2, 2, 1), group="generic", since="2.2.3",

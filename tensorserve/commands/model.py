@@ -174,7 +174,8 @@ def build_model(server: ServerState, key: bytes, backend_name: str, device: Devi
 
 
 @command("ai.modelstore", -1, "write denyoom", keys=(1, 1, 1), group="model", since="1.2.5",
-         complexity="O(1)", summary="Stores a model (TORCH or ONNX) under a key.")
+         complexity="O(1)", summary="Stores a model (TORCH or ONNX) under a key.",
+         acl=("@write", "@slow", "@ai", "@ai-store"))
 def modelstore(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 6:
         raise wrong_arity(argv)
@@ -195,7 +196,8 @@ def modelstore(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("ai.modelset", -1, "write denyoom", keys=(1, 1, 1), group="model", since="1.0.0",
-         complexity="O(1)", summary="Stores a model (deprecated: use AI.MODELSTORE).")
+         complexity="O(1)", summary="Stores a model (deprecated: use AI.MODELSTORE).",
+         acl=("@write", "@slow", "@ai", "@ai-store"))
 def modelset(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 4:
         raise wrong_arity(argv)
@@ -230,7 +232,8 @@ def _blob_reply(blob: bytes, chunk: int) -> Any:
 
 
 @command("ai.modelget", -1, "readonly", keys=(1, 1, 1), group="model", since="1.0.0",
-         complexity="O(1)", summary="Returns a model's metadata and blob.")
+         complexity="O(1)", summary="Returns a model's metadata and blob.",
+         acl=("@read", "@slow", "@ai"))
 def modelget(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if not 2 <= argc <= 4:
@@ -259,7 +262,8 @@ def modelget(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("ai.modeldel", -1, "write", keys=(1, 1, 1), group="model", since="1.0.0",
-         complexity="O(1)", summary="Deletes a model.")
+         complexity="O(1)", summary="Deletes a model.",
+         acl=("@write", "@slow", "@ai", "@ai-store"))
 def modeldel(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) != 2:
         raise wrong_arity(argv)
@@ -341,7 +345,8 @@ def parse_modelexecute(db: Database, argv: list[bytes], in_dag: bool = False) ->
 
 @command("ai.modelexecute", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
          since="1.2.5", complexity="O(1)", get_keys=_execute_keys,
-         summary="Runs a model on input tensors, storing the output tensors.")
+         summary="Runs a model on input tensors, storing the output tensors.",
+         acl=("@write", "@slow", "@blocking", "@ai", "@ai-run"))
 def modelexecute(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 8:
         raise wrong_arity(argv)
@@ -369,7 +374,8 @@ def _run_keys(argv: list[bytes]) -> list[bytes]:
 
 @command("ai.modelrun", -1, "write denyoom blocking", keys=(1, 1, 1), group="model",
          since="1.0.0", complexity="O(1)", get_keys=_run_keys,
-         summary="Runs a model (deprecated: use AI.MODELEXECUTE).")
+         summary="Runs a model (deprecated: use AI.MODELEXECUTE).",
+         acl=("@write", "@slow", "@blocking", "@ai", "@ai-run"))
 def modelrun(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 6:
         raise wrong_arity(argv)
@@ -408,7 +414,8 @@ def parse_modelrun(db: Database, argv: list[bytes], in_dag: bool = False) -> Mod
 
 
 @command("ai._modelscan", -1, "readonly", group="model", since="1.0.0", complexity="O(N)",
-         summary="Lists stored models and their tags (experimental).")
+         summary="Lists stored models and their tags (experimental).",
+         acl=("@read", "@slow", "@ai"))
 def modelscan(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) != 1:
         raise wrong_arity(argv)

@@ -113,8 +113,9 @@ class Persistence:
 
     @property
     def path(self) -> str:
-        # The working directory is --dir (cli.py changes to it at start).
-        return os.path.abspath(self.server.config.dbfilename)
+        # config.dir is absolute (cli.py); the process's own working directory is an
+        # empty private one (server/_process.py), never where the data is.
+        return os.path.join(self.server.config.dir, self.server.config.dbfilename)
 
     @property
     def in_progress(self) -> bool:

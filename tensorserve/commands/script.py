@@ -98,7 +98,8 @@ def _tag(argv: list[bytes]) -> tuple[bytes, int]:
 
 @command("ai.scriptstore", -1, "write denyoom", keys=(1, 1, 1), group="script",
          since="1.2.5", complexity="O(1)",
-         summary="Stores a TorchScript script and its entry points under a key.")
+         summary="Stores a TorchScript script and its entry points under a key.",
+         acl=("@write", "@slow", "@ai", "@ai-store"))
 def scriptstore(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if argc < 8:
@@ -122,7 +123,8 @@ def scriptstore(c: ClientState, argv: list[bytes]) -> Any:
 
 @command("ai.scriptset", -1, "write denyoom", keys=(1, 1, 1), group="script",
          since="1.0.0", complexity="O(1)",
-         summary="Stores a TorchScript script (deprecated: use AI.SCRIPTSTORE).")
+         summary="Stores a TorchScript script (deprecated: use AI.SCRIPTSTORE).",
+         acl=("@write", "@slow", "@ai", "@ai-store"))
 def scriptset(c: ClientState, argv: list[bytes]) -> Any:
     argc = len(argv)
     if argc not in (5, 7):
@@ -134,7 +136,8 @@ def scriptset(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("ai.scriptget", -1, "readonly", keys=(1, 1, 1), group="script", since="1.0.0",
-         complexity="O(1)", summary="Returns a script's metadata and source.")
+         complexity="O(1)", summary="Returns a script's metadata and source.",
+         acl=("@read", "@slow", "@ai"))
 def scriptget(c: ClientState, argv: list[bytes]) -> Any:
     if not 2 <= len(argv) <= 4:
         raise wrong_arity(argv)
@@ -154,7 +157,8 @@ def scriptget(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("ai.scriptdel", -1, "write", keys=(1, 1, 1), group="script", since="1.0.0",
-         complexity="O(1)", summary="Deletes a script.")
+         complexity="O(1)", summary="Deletes a script.",
+         acl=("@write", "@slow", "@ai", "@ai-store"))
 def scriptdel(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) != 2:
         raise wrong_arity(argv)
@@ -307,7 +311,8 @@ def _execute_keys(argv: list[bytes]) -> list[bytes]:
 
 @command("ai.scriptexecute", -1, "write denyoom blocking", keys=(1, 1, 1), group="script",
          since="1.2.5", complexity="O(1)", get_keys=_execute_keys,
-         summary="Runs a script's entry point on tensors, keys and arguments.")
+         summary="Runs a script's entry point on tensors, keys and arguments.",
+         acl=("@write", "@slow", "@blocking", "@ai", "@ai-run"))
 def scriptexecute(c: ClientState, argv: list[bytes]) -> Any:
     # RedisAI_ExecuteCommand refuses MULTI first; then its parser's own arity text
     # names the command in capitals, not as typed (script_commands_parser.c).
@@ -321,7 +326,8 @@ def scriptexecute(c: ClientState, argv: list[bytes]) -> Any:
 
 @command("ai.scriptrun", -1, "write denyoom blocking", keys=(1, 1, 1), group="script",
          since="1.0.0", complexity="O(1)",
-         summary="Runs a script function (deprecated: use AI.SCRIPTEXECUTE).")
+         summary="Runs a script function (deprecated: use AI.SCRIPTEXECUTE).",
+         acl=("@write", "@slow", "@blocking", "@ai", "@ai-run"))
 def scriptrun(c: ClientState, argv: list[bytes]) -> Any:
     no_transaction(c)
     if len(argv) < 3:  # deprecated.c; "AI.SCRIPTRUN s fn" runs fn with nothing
@@ -332,7 +338,8 @@ def scriptrun(c: ClientState, argv: list[bytes]) -> Any:
 
 
 @command("ai._scriptscan", -1, "readonly", group="script", since="1.0.0", complexity="O(N)",
-         summary="Lists stored scripts and their tags (experimental).")
+         summary="Lists stored scripts and their tags (experimental).",
+         acl=("@read", "@slow", "@ai"))
 def scriptscan(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) != 1:
         raise wrong_arity(argv)

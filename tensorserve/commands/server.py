@@ -17,10 +17,13 @@ from typing import Any, Final
 
 from ..config import PARAMS, Config, ConfigError, find_param, get_matching, parse_value
 from ..errors import DB_INDEX_OUT_OF_RANGE, NO_SUCH_KEY, NOT_INTEGER, SYNTAX, ReplyError
+from ..fdlimit import adjust_open_files_limit
 from ..protocol import OK, Verbatim
 from ..store import type_name
+from ..store._memory import entry_size
 from ._args import parse_float, parse_int
 from ._client import NO_REPLY, ClientState
+from ._evict import process_rss
 from ._info import extras, info_text, iter_specs, used_memory
 from ._spec import command
 from .persistence import debug_reload
@@ -72,6 +75,15 @@ def config_get(c: ClientState, argv: list[bytes]) -> Any:
     return {k.encode(): v.encode() for k, v in found.items()}
 
 
+# Redis 7's PROTECTED_CONFIG parameters (see enable-protected-configs).
+_PROTECTED: Final = frozenset({"dir", "dbfilename"})
+
+
+def enabled_for(c: ClientState, setting: str) -> bool:
+    """An enable-* setting (no / yes / local) for client ``c``."""
+    return setting == "yes" or (setting == "local" and c.is_local)
+
+
 def _set_failed(name: str, why: str) -> ReplyError:
     return ReplyError(f"CONFIG SET failed (possibly related to argument '{name}') - {why}")
 
@@ -95,6 +107,9 @@ def config_set(c: ClientState, argv: list[bytes]) -> Any:
             raise ReplyError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
         if not param.mutable:
             raise _set_failed(name.lower(), "can't set immutable config")
+        if param.name in _PROTECTED and not enabled_for(
+                c, c.server.config.enable_protected_configs):
+            raise _set_failed(name.lower(), "can't set protected config")
         if param.name in seen:
             raise _set_failed(name.lower(), "duplicate parameter")
         seen.add(param.name)
@@ -107,6 +122,12 @@ def config_set(c: ClientState, argv: list[bytes]) -> Any:
         except ConfigError as e:
             raise _set_failed(name.lower(), str(e)) from None
         current = dataclasses.replace(current, **{param.field: value})
+    if current.maxclients != c.server.config.maxclients:
+        # redis-server's updateMaxclients: make room in the open-file limit, or refuse.
+        allowed = adjust_open_files_limit(current.maxclients)
+        if allowed < current.maxclients:
+            raise _set_failed("maxclients", "The operating system is not able to handle the "
+                              f"specified number of clients, try with {allowed}")
     c.server.set_config(current)
     return OK
 
@@ -378,9 +399,18 @@ _ENCODINGS: Final = {"hash": "listpack", "list": "quicklist", "set": "hashtable"
                      "zset": "skiplist"}
 
 
+_DEBUG_NOT_ALLOWED: Final = (
+    "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in "
+    "the configuration file, and then restart the server."
+)
+
+
 @command("debug", -2, "admin noscript loading stale", group="server", since="1.0.0",
          summary="A container for debugging commands.", acl=("@admin", "@slow", "@dangerous"))
 def debug(c: ClientState, argv: list[bytes]) -> Any:
+    if not enabled_for(c, c.server.config.enable_debug_command):
+        raise ReplyError(_DEBUG_NOT_ALLOWED)
     handler = _DEBUG.get(argv[1].lower())
     if handler is None:
         sub = argv[1].decode("utf-8", "replace")
@@ -455,8 +485,11 @@ def memory_usage(c: ClientState, argv: list[bytes]) -> Any:
     value = c.db.lookup(argv[2])
     if value is None:
         return None
-    # key + value + a dict entry's overhead, like redis-server's dictEntry + robj.
-    return sys.getsizeof(argv[2]) + value_size(value, samples) + 56
+    # The estimate maxmemory accounting uses (store/_memory.py): keyspace entry + key
+    # + value, containers sampled, + the accounting's own per-key records if kept.
+    mem = c.db.mem
+    extra = mem.extra if mem is not None and mem.counting else 0
+    return entry_size(argv[2], value, samples) + extra
 
 
 @command("memory|stats", 2, "", group="server", since="4.0.0",
@@ -464,11 +497,15 @@ def memory_usage(c: ClientState, argv: list[bytes]) -> Any:
 def memory_stats(c: ClientState, argv: list[bytes]) -> Any:
     server = c.server
     used = used_memory(server)
+    startup = min(server.memory.baseline, used)
+    dataset = server.memory.dataset() if server.memory.accounting else used - startup
+    rss = process_rss()
     keys = sum(len(db.data) for db in server.keyspace.dbs)
+    peak = max(extras(server).peak_memory, used)
     out: dict[bytes, Any] = {
-        b"peak.allocated": max(extras(server).peak_memory, used),
+        b"peak.allocated": peak,
         b"total.allocated": used,
-        b"startup.allocated": 0,
+        b"startup.allocated": startup,
         b"replication.backlog": 0,
         b"clients.slaves": 0,
         b"clients.normal": sum(cl.output_buffer_size + cl.input_buffer_size
@@ -483,14 +520,14 @@ def memory_stats(c: ClientState, argv: list[bytes]) -> Any:
             out[b"db.%d" % db.id] = {b"overhead.hashtable.main": 0,
                                      b"overhead.hashtable.expires": 0}
     out.update({
-        b"overhead.total": 0,
+        b"overhead.total": startup,
         b"keys.count": keys,
-        b"keys.bytes-per-key": used // keys if keys else 0,
-        b"dataset.bytes": used,
-        b"dataset.percentage": 100.0,
-        b"peak.percentage": 100.0,
-        b"fragmentation": 1.0,
-        b"fragmentation.bytes": 0,
+        b"keys.bytes-per-key": (used - startup) // keys if keys else 0,
+        b"dataset.bytes": dataset,
+        b"dataset.percentage": 100.0 * dataset / max(used - startup, 1),
+        b"peak.percentage": 100.0 * used / peak if peak else 100.0,
+        b"fragmentation": round(rss / used, 2) if used else 1.0,
+        b"fragmentation.bytes": rss - used,
     })
     return out
 
@@ -540,6 +577,7 @@ def swapdb(c: ClientState, argv: list[bytes]) -> Any:
         da, db_ = ks.dbs[a], ks.dbs[b]
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
+        da.mem, db_.mem = db_.mem, da.mem  # maxmemory accounting follows the data
         ks.dirty += 1
         if ks.watched:
             ks.touch_all()  # redis-server touches every watched key of both dbs

@@ -46,7 +46,8 @@ _FORMATS: Final = {b"META": _META, b"BLOB": _BLOB, b"VALUES": _VALUES}
 
 @command("ai.tensorset", -1, "write denyoom", keys=(1, 1, 1), group="tensor",
          since="1.0.0", complexity="O(1)",
-         summary="Stores a tensor as the value of a key.")
+         summary="Stores a tensor as the value of a key.",
+         acl=("@write", "@slow", "@ai"))
 def tensorset(c: ClientState, argv: list[bytes]) -> Any:
     if len(argv) < 4:
         raise wrong_arity(argv)
@@ -114,7 +115,8 @@ def parse_tensorset(argv: list[bytes], cap: int, limit: str = "proto-max-bulk-le
 
 @command("ai.tensorget", -1, "readonly", keys=(1, 1, 1), group="tensor",
          since="1.0.0", complexity="O(1) (O(N) with VALUES)",
-         summary="Returns a tensor's metadata, blob or values.")
+         summary="Returns a tensor's metadata, blob or values.",
+         acl=("@read", "@slow", "@ai"))
 def tensorget(c: ClientState, argv: list[bytes]) -> Any:
     if not 2 <= len(argv) <= 4:
         raise wrong_arity(argv)

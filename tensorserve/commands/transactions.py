@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import ExecAbortError, ReplyError
 from ..protocol import NULL_ARRAY, OK
 from ..store import now_ms
+from ._acl_check import denied_in_exec
 from ._client import BLOCKED
-from ._dispatch import call, resolve
+from ._dispatch import call, count_error, resolve
 from ._spec import command
 
 if TYPE_CHECKING:
@@ -126,6 +127,13 @@ def exec_(c: ClientState, argv: list[bytes]) -> Any:
             spec = resolve(cmd)
             if isinstance(spec, ReplyError):  # queued commands were resolved once already
                 replies.append(spec)
+                continue
+            # ACL rules are checked again: they may have changed since the command was
+            # queued (redis-server 7's execCommand).
+            denied = denied_in_exec(c, spec, cmd)
+            if denied is not None:
+                count_error(c.server, denied)
+                replies.append(denied)
                 continue
             reply = call(c, spec, cmd)
             # Blocking commands do not block inside a transaction; one that still

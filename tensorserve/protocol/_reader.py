@@ -67,6 +67,17 @@ def _strict_int(s: bytes) -> int | None:
     return None
 
 
+def _hidden_line(buf: bytes, pos: int, too_big: str) -> None:
+    """A line with a NUL before its end: wait for more, or refuse it past 64 KB.
+
+    redis-server looks for line ends with strchr, which stops at a NUL, so for it such a
+    line has no end yet. A header holding a NUL is never valid, so the readers check for
+    one only on the way to an error; an inline line is checked up front.
+    """
+    if len(buf) - pos > INLINE_MAX_SIZE:
+        raise ProtocolError(too_big)
+
+
 class _Limits:
     """What both readers enforce: proto-max-bulk-len, client-query-buffer-limit and,
     until the client authenticates, redis-server's tighter limits."""
@@ -81,6 +92,11 @@ class _Limits:
         self.max_bulk_len = max_bulk_len
         self.query_buffer_limit = query_buffer_limit
         self.auth_required = False
+
+    def set_limits(self, max_bulk_len: int, query_buffer_limit: int) -> None:
+        """New limits for what is read from now on (CONFIG SET)."""
+        self.max_bulk_len = max_bulk_len
+        self.query_buffer_limit = query_buffer_limit
 
 
 class PythonReader(_Limits):
@@ -150,6 +166,12 @@ class PythonReader(_Limits):
                 self._buf = b""
                 self._pos = 0
                 return fast
+        if self.auth_required:
+            # One command at a time until AUTH succeeds: the commands after it in the same
+            # read are parsed with the limits of an authenticated client, as redis-server
+            # parses each command after running the one before.
+            argv = self.get()
+            return [] if argv is None else [argv]
         batch: list[list[bytes]] = []
         try:
             while (argv := self.get()) is not None:
@@ -196,6 +218,9 @@ class PythonReader(_Limits):
                     return None
                 n = _strict_int(buf[pos + 1 : nl])
                 if n is None or n > INT_MAX:
+                    if buf.find(b"\0", pos, nl) >= 0:
+                        _hidden_line(buf, pos, "Protocol error: too big mbulk count string")
+                        return None
                     raise ProtocolError("Protocol error: invalid multibulk length")
                 if n > UNAUTH_MAX_MULTIBULK and self.auth_required:
                     raise ProtocolError("Protocol error: unauthenticated multibulk length")
@@ -225,11 +250,14 @@ class PythonReader(_Limits):
                     if len(buf) - pos > INLINE_MAX_SIZE:
                         raise ProtocolError("Protocol error: too big bulk count string")
                     return None
-                if buf[pos] != 36:  # '$'
-                    got = chr(buf[pos])
-                    raise ProtocolError(f"Protocol error: expected '$', got '{got}'")
-                n = _strict_int(buf[pos + 1 : nl])
+                n = _strict_int(buf[pos + 1 : nl]) if buf[pos] == 36 else None  # '$'
                 if n is None or n < 0 or n > self.max_bulk_len:
+                    if buf.find(b"\0", pos, nl) >= 0:
+                        _hidden_line(buf, pos, "Protocol error: too big bulk count string")
+                        return None
+                    if buf[pos] != 36:
+                        got = chr(buf[pos])
+                        raise ProtocolError(f"Protocol error: expected '$', got '{got}'")
                     raise ProtocolError("Protocol error: invalid bulk length")
                 if n > UNAUTH_MAX_BULK and self.auth_required:
                     raise ProtocolError("Protocol error: unauthenticated bulk length")
@@ -291,7 +319,11 @@ class PythonReader(_Limits):
                 raise ProtocolError("Protocol error: too big inline request")
             return None
         end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
-        argv = split_inline(buf[pos:end])
+        line = buf[pos:end]
+        if 0 in line:  # a NUL hides the line end from redis-server's strchr: see _hidden_line
+            _hidden_line(buf, pos, "Protocol error: too big inline request")
+            return None
+        argv = split_inline(line)
         if argv is None:
             raise ProtocolError("Protocol error: unbalanced quotes in request")
         self._pos = nl + 1
@@ -318,11 +350,12 @@ class HiredisReader(_Limits):
     read that ends inside a command - is replayed from the boundary by the Python reader,
     which gives redis-server's exact reply and owns the stream until the next boundary.
 
-    Known differences, all on malformed input hiredis tolerates inside a read that is
-    otherwise whole: a simple string (``+x``) where a bulk is expected and a non-canonical
-    length (``$04``) are accepted as the bytes they carry, and the two bytes after a bulk
-    are skipped unread rather than checked to be CRLF (redis-server does not check them
-    either). The Python reader refuses all three.
+    One known difference, on malformed input inside a read that is otherwise whole: a
+    bulk whose last byte is CR followed by LF CR instead of CR LF is accepted (the two
+    bytes after it are skipped, as redis-server skips them); the Python reader refuses
+    it. Simple strings where a bulk belongs and non-canonical lengths (``$04``) are
+    refused by the C-level checks and hiredis itself (tests/integration/
+    test_protocol_errors.py checks both readers against redis-server).
     """
 
     __slots__ = (
@@ -350,6 +383,11 @@ class HiredisReader(_Limits):
         if self._py is not None:
             return self._py.buffered
         return self._pending_len
+
+    def set_limits(self, max_bulk_len: int, query_buffer_limit: int) -> None:
+        super().set_limits(max_bulk_len, query_buffer_limit)
+        if self._py is not None:
+            self._py.set_limits(max_bulk_len, query_buffer_limit)
 
     def feed(self, data: bytes) -> None:
         py = self._py
@@ -390,6 +428,7 @@ class HiredisReader(_Limits):
         """
         py = self._py
         if py is not None:
+            py.auth_required = self.auth_required  # AUTH may have run since the feed
             batch = py.read_batch()
             if not batch and py.at_boundary():
                 self._py = None  # hiredis takes the next read

@@ -82,7 +82,8 @@ class Connection(ClientState, asyncio.Protocol):
             self._closing = True
             transport.close()
             return
-        if config.protected_mode and not config.requirepass and not _is_loopback(peer):
+        # Redis 7: protected mode applies while the default user needs no password.
+        if config.protected_mode and server.acl.default.nopass and not _is_loopback(peer):
             server.stats.rejected_connections += 1
             log.warning("refused connection from %s: protected mode", self.address)
             transport.write(_DENIED)
@@ -348,11 +349,21 @@ class Connection(ClientState, asyncio.Protocol):
         if self._reader is not None:
             self._reader.auth_required = not value
 
+    def input_limits_changed(self) -> None:
+        if self._reader is not None:
+            config = self.server.config
+            self._reader.set_limits(config.proto_max_bulk_len, config.client_query_buffer_limit)
+
     @property
     def address(self) -> str:
         # Formatted on demand (CLIENT LIST, logs): idle connections stay small.
         t = self.transport
         return _fmt_addr(t.get_extra_info("peername")) if t is not None else "?:0"
+
+    @property
+    def is_local(self) -> bool:
+        t = self.transport
+        return t is not None and _is_loopback(t.get_extra_info("peername"))
 
     @property
     def local_address(self) -> str:

@@ -4,37 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
-import resource
 import signal
 import socket
 import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any
 
 from .. import __version__
 from ..commands import ServerState
+from ..commands._acl_registry import AclFileError
 from ..commands.aof import Aof
 from ..commands.persistence import Persistence
 from ..config import Config
+from ..fdlimit import adjust_open_files_limit
 from ..protocol import reader_name
 from ..runtime.backends import available_backends
 from ..runtime.device import visible_devices
 from ..store.persistence import AofError, SnapshotError
 from ._connection import Connection
 from ._loop import loop_name, new_event_loop
+from ._process import remove_pidfile, write_pidfile
 from .metrics import MetricsServer
 
 __all__ = ["Server", "run"]
 
 log = logging.getLogger("tensorserve.server")
-
-# File descriptors kept for listeners, log files and the like (redis-server: 32).
-_RESERVED_FDS: Final = 32
-
 
 class Server:
     """A tensorserve instance: a ServerState plus listeners on an event loop."""
@@ -57,7 +56,11 @@ class Server:
         self.state.loop = loop
         self.state.loop_thread = threading.get_ident()
         self._stopping = asyncio.Event()
-        _raise_fd_limit(self.config.maxclients)
+        maxclients = adjust_open_files_limit(self.config.maxclients)
+        if maxclients != self.config.maxclients:  # reduced to fit (logged), as Redis
+            self.config = dataclasses.replace(self.config, maxclients=maxclients)
+            self.state.config = self.config
+        self.state.acl.load_at_start()  # the aclfile, if any: a bad one stops the start
         self._load()  # before any client can connect
         state = self.state
 
@@ -76,6 +79,7 @@ class Server:
         if self.config.metrics_port:
             self.metrics = MetricsServer(state)
             await self.metrics.start(_hosts(self.config.bind), self.config.metrics_port)
+        state.on_config.append(self._config_changed)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
@@ -106,6 +110,7 @@ class Server:
             for sock in srv.sockets:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                _keepalive(sock, self.config.tcp_keepalive)
                 ports.append(sock.getsockname()[1])
             self._servers.append(srv)
         return ports
@@ -139,6 +144,13 @@ class Server:
         assert self._stopping is not None
         await self._stopping.wait()
         await self.stop()
+
+    def _config_changed(self, old: Config, new: Config) -> None:
+        self.config = new
+        if old.tcp_keepalive != new.tcp_keepalive:  # for connections accepted from now on
+            for srv in self._servers:
+                for sock in srv.sockets:
+                    _keepalive(sock, new.tcp_keepalive)
 
     def _banner(self) -> None:
         """One line with what an operator checks first: version, ports, backends,
@@ -214,6 +226,19 @@ class Server:
         log.warning("tensorserve is now ready to exit, bye bye...")
 
 
+def _keepalive(sock: Any, seconds: int) -> None:
+    """redis-server's tcp-keepalive: probes after ``seconds`` idle, then every third of
+    it, dead after 3 unanswered (anetKeepAlive). Set on the listener: Linux copies these
+    options to every accepted socket, so connections pay nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(seconds > 0))
+        if seconds <= 0:
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(seconds // 3, 1))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
 def _persistence_mode(cfg: Config) -> str:
     where = os.path.join(os.path.abspath(cfg.dir), "")
     snap = f"snapshot {where}{cfg.dbfilename}" + (f" (save {cfg.save})" if cfg.save
@@ -236,47 +261,31 @@ def tls_context(config: Config) -> ssl.SSLContext:
         raise OSError("tls-port needs tls-cert-file and tls-key-file")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # redis-server's default protocols
-    ctx.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    # Relative to dir, as redis-server (which works there; see _process.private_workdir).
+    ctx.load_cert_chain(os.path.join(config.dir, config.tls_cert_file),
+                        os.path.join(config.dir, config.tls_key_file))
     mode = config.tls_auth_clients
     if mode != "no":
         if not config.tls_ca_cert_file:
             raise OSError("tls-auth-clients needs tls-ca-cert-file (or tls-auth-clients no)")
-        ctx.load_verify_locations(config.tls_ca_cert_file)
+        ctx.load_verify_locations(os.path.join(config.dir, config.tls_ca_cert_file))
         ctx.verify_mode = ssl.CERT_REQUIRED if mode == "yes" else ssl.CERT_OPTIONAL
     return ctx
 
 
-def _raise_fd_limit(maxclients: int) -> None:
-    """Like redis-server: make room for maxclients plus reserved descriptors if we can."""
-    want = maxclients + _RESERVED_FDS
-    try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft == resource.RLIM_INFINITY or soft >= want:
-            return
-        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-        if new < want:
-            log.warning(
-                "You requested maxclients of %d requiring at least %d max file descriptors; "
-                "the hard limit allows %d.",
-                maxclients,
-                want,
-                new,
-            )
-    except (ValueError, OSError) as e:  # pragma: no cover - platform dependent
-        log.warning("could not raise the open file limit: %s", e)
-
-
-def run(config: Config, config_file: str = "") -> int:
-    """Run a server until SHUTDOWN or a signal; the process exit code."""
+def run(config: Config, config_file: str = "", pidfile: str = "") -> int:
+    """Run a server until SHUTDOWN or a signal; the process exit code. ``pidfile``: an
+    absolute path to write the pid to while running."""
     server = Server(config)
     server.state.config_file = config_file
     server.state.executable = sys.argv[0]
     loop = new_event_loop(config.event_loop)
     asyncio.set_event_loop(loop)
+    if pidfile:
+        write_pidfile(pidfile)
     try:
         loop.run_until_complete(server.serve_forever())
-    except (OSError, ssl.SSLError, SnapshotError, AofError) as e:
+    except (OSError, ssl.SSLError, SnapshotError, AofError, AclFileError) as e:
         log.error("could not start: %s", e)
         print(f"tensorserve: {e}", file=sys.stderr)
         return 1
@@ -284,4 +293,6 @@ def run(config: Config, config_file: str = "") -> int:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+        if pidfile:
+            remove_pidfile(pidfile)
     return 0

@@ -23,10 +23,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..errors import WrongTypeError
 from ._zset import ZSet
+
+if TYPE_CHECKING:
+    from ._memory import DbMemory
 
 __all__ = ["TYPE_NAMES", "Database", "Keyspace", "Shared", "now_ms", "type_name"]
 
@@ -67,13 +70,16 @@ def now_ms() -> int:
 class Database:
     """One numbered database: ``data`` holds the values, ``expires`` absolute ms deadlines."""
 
-    __slots__ = ("_expire_pos", "_expire_walk", "data", "expires", "id", "keyspace")
+    __slots__ = ("_expire_pos", "_expire_walk", "data", "expires", "id", "keyspace", "mem")
 
     def __init__(self, keyspace: Keyspace, index: int) -> None:
         self.id = index
         self.keyspace = keyspace
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
+        # Per-key sizes and LRU / LFU data while maxmemory or such a policy is set
+        # (store/_memory.py); None otherwise: the write methods' only cost is that test.
+        self.mem: DbMemory | None = None
         # active_expire's round-robin walk over a snapshot of the volatile keys.
         self._expire_walk: list[bytes] | None = None
         self._expire_pos = 0
@@ -125,6 +131,8 @@ class Database:
         if ks.watched:
             ks.touch(self.id, key)
         ks.dirty += 1
+        if self.mem is not None:
+            self.mem.store(key, value)
 
     def set_pairs(self, argv: list[bytes], start: int = 1) -> None:
         """MSET: store ``argv[start], argv[start+1], ...`` as key/value pairs, dropping TTLs.
@@ -144,6 +152,9 @@ class Database:
             for i in range(start, n - 1, 2):
                 ks.touch(self.id, argv[i])
         ks.dirty += (n - start) // 2
+        if self.mem is not None:
+            for i in range(start, n - 1, 2):
+                self.mem.store(argv[i], argv[i + 1])
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it existed (and had not expired)."""
@@ -158,6 +169,23 @@ class Database:
         if ks.watched:
             ks.touch(self.id, key)
         ks.dirty += 1
+        if self.mem is not None:
+            self.mem.drop(key)
+        return True
+
+    def evict(self, key: bytes) -> bool:
+        """Remove ``key`` to free memory (maxmemory): as :meth:`delete`, but ``dirty``
+        does not move (redis-server's performEvictions counts no change either)."""
+        value = self.data.pop(key, None)
+        if self.expires:
+            self.expires.pop(key, None)
+        if value is None:
+            return False
+        ks = self.keyspace
+        if ks.watched:
+            ks.touch(self.id, key)
+        if self.mem is not None:
+            self.mem.drop(key)
         return True
 
     def take(self, key: bytes) -> tuple[Any, int | None]:
@@ -173,6 +201,8 @@ class Database:
         if ks.watched:
             ks.touch(self.id, key)
         ks.dirty += 1
+        if self.mem is not None:
+            self.mem.drop(key)
         return value, deadline
 
     def modified(self, key: bytes) -> None:
@@ -183,6 +213,8 @@ class Database:
         if ks.on_modified:
             ks.notify_modified(self.id, key)
         ks.dirty += 1
+        if self.mem is not None:
+            self.mem.update(key, self.data.get(key))
 
     def changed(self, key: bytes, value: Any) -> None:
         """After changing container ``value`` in place: signal it (see ``modified``) and,
@@ -197,6 +229,8 @@ class Database:
             self.data.pop(key, None)
             if self.expires:
                 self.expires.pop(key, None)
+            if self.mem is not None:
+                self.mem.drop(key)
 
     def set_with_expire(self, key: bytes, value: Any, deadline_ms: int) -> None:
         """Store ``value`` with an absolute deadline (SET EX / SETEX): one change, not two."""
@@ -206,6 +240,8 @@ class Database:
         if ks.watched:
             ks.touch(self.id, key)
         ks.dirty += 1
+        if self.mem is not None:
+            self.mem.store(key, value)
 
     def add(self, key: bytes, value: Any, deadline_ms: int | None = None) -> None:
         """Store ``value`` at a key known to be free (RENAME, COPY, MOVE targets).
@@ -223,6 +259,8 @@ class Database:
         if ks.on_modified and value.__class__ is not bytes:
             ks.notify_modified(self.id, key)
         ks.dirty += 1
+        if self.mem is not None:
+            self.mem.store(key, value)
 
     def set_expire(self, key: bytes, deadline_ms: int) -> None:
         self.expires[key] = deadline_ms
@@ -249,10 +287,14 @@ class Database:
         self.data = {}
         self.expires = {}
         self._expire_walk = None
+        if self.mem is not None:
+            self.mem.clear()
 
     def _expire(self, key: bytes) -> None:
         self.data.pop(key, None)
         del self.expires[key]
+        if self.mem is not None:
+            self.mem.drop(key)
         ks = self.keyspace
         ks.expired_keys += 1
         if ks.watched:

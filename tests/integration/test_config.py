@@ -51,7 +51,8 @@ def test_config_get_glob_and_several_patterns(r: redis.Redis) -> None:
     got = r.execute_command("CONFIG", "GET", "maxmemory*", "hz", "nonexistent")
     got = got if isinstance(got, dict) else dict(zip(got[::2], got[1::2], strict=True))
     assert {k.decode() if isinstance(k, bytes) else k for k in got} == {
-        "maxmemory", "maxmemory-policy", "hz"}
+        "maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity",
+        "hz"}
     assert r.config_get("nonexistent*") == {}
 
 

@@ -3,8 +3,10 @@ against a real server process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -265,5 +267,79 @@ def test_model_and_script_stats_after_reload(tmp_path: Path) -> None:
         assert _value(m, "tensorserve_model_runs_total", **script) == 1
         assert _value(m, "tensorserve_model_runs_total", key="m1", kind="model",
                       backend="TORCH", device="CPU") == 0
+    finally:
+        server.stop()
+
+
+def test_pidfile_relative_to_dir_and_removed_at_exit(tmp_path: Path) -> None:
+    server = ServerProcess(["--dir", str(tmp_path), "--pidfile", "ts.pid"])
+    pidfile = tmp_path / "ts.pid"
+    try:
+        assert pidfile.read_text().strip() == str(server.proc.pid)
+    finally:
+        server.stop()
+    assert not pidfile.exists()
+
+
+def test_daemonize(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    launcher = subprocess.run(
+        [sys.executable, "-m", "tensorserve", "--port", str(port), "--save", "",
+         "--daemonize", "yes", "--dir", str(tmp_path), "--pidfile", "d.pid",
+         "--logfile", str(tmp_path / "d.log")],
+        env=env, timeout=30, capture_output=True, text=True)
+    assert launcher.returncode == 0, launcher.stderr
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(port=port).ping():
+                break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    r = redis.Redis(port=port)
+    pid = int((tmp_path / "d.pid").read_text())
+    try:
+        assert r.ping()
+        assert os.getsid(pid) == pid  # its own session: detached from the terminal
+        assert "ready to accept connections" in (tmp_path / "d.log").read_text()
+    finally:
+        with contextlib.suppress(redis.ConnectionError):
+            r.shutdown(nosave=True)
+    deadline = time.monotonic() + 10
+    while (tmp_path / "d.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not (tmp_path / "d.pid").exists()
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_tcp_keepalive_reaches_accepted_sockets() -> None:
+    server = ServerProcess(["--tcp-keepalive", "120"])
+
+    def keepalive_timers() -> list[str]:
+        """The server side's keepalive timers (ss shows one only while no data is in
+        flight, so look a few times)."""
+        found: list[str] = []
+        for _ in range(40):
+            out = subprocess.run(["ss", "-tno", "state", "established",
+                                  f"( sport = :{server.port} )"],
+                                 capture_output=True, text=True).stdout
+            found = [x for x in out.splitlines() if "keepalive" in x]
+            if found:
+                return found
+            time.sleep(0.05)
+        return found
+
+    try:
+        r = redis.Redis(port=server.port)
+        r.ping()
+        timers = keepalive_timers()
+        assert len(timers) == 1 and ("keepalive,1min" in timers[0]
+                                     or "keepalive,2min" in timers[0]), timers
+        r.config_set("tcp-keepalive", 0)
+        r2 = redis.Redis(port=server.port)
+        r2.client_setname("fresh")
+        time.sleep(0.3)
+        assert len(keepalive_timers()) == 1  # the old connection keeps it, not the new one
     finally:
         server.stop()

@@ -183,7 +183,7 @@ def test_bgsave_twice_and_schedule(node: Node) -> None:
 
 
 def test_debug_reload_keeps_everything(node: Node) -> None:
-    r = node.up()
+    r = node.up("--enable-debug-command", "yes")
     arrays = fill(r)
     assert r.execute_command("DEBUG", "RELOAD") == b"OK"
     check(r, arrays)

@@ -98,3 +98,12 @@ def test_readme_server_command_installs_and_starts(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_readme_configuration_table_lists_every_parameter() -> None:
+    """The README's configuration reference names every flag / config key."""
+    from tensorserve.config import PARAMS
+
+    text = README.read_text()
+    missing = [name for name in PARAMS if f"`--{name}`" not in text]
+    assert not missing, f"README's configuration table lacks {missing}"

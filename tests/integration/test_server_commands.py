@@ -365,3 +365,38 @@ def test_redis_cli_info_and_client_list(server: ServerProcess) -> None:
     out = subprocess.run([path, "-p", str(server.port), "-3", "CLIENT", "LIST"],
                          capture_output=True, timeout=30, check=True).stdout.decode()
     assert "cmd=client|list" in out and "resp=3" in out
+
+
+def test_debug_and_protected_configs_are_off_by_default() -> None:
+    """Redis 7's defaults: DEBUG, and CONFIG SET of dir / dbfilename, are refused unless
+    enabled (yes, or local: from loopback)."""
+    from ..helpers import ServerProcess
+
+    default = ServerProcess([])
+    local = ServerProcess(["--enable-debug-command", "local",
+                           "--enable-protected-configs", "local"])
+    try:
+        r = redis.Redis(port=default.port)
+        with pytest.raises(redis.ResponseError) as e:
+            r.execute_command("DEBUG", "SLEEP", "0")
+        assert str(e.value) == (
+            "DEBUG command not allowed. If the enable-debug-command option is set to "
+            "\"local\", you can run it from a local connection, otherwise you need to set "
+            "this option in the configuration file, and then restart the server.")
+        for name, value in (("dir", "/tmp"), ("dbfilename", "x.tsdb")):
+            with pytest.raises(redis.ResponseError) as e:
+                r.config_set(name, value)
+            assert str(e.value) == (f"CONFIG SET failed (possibly related to argument "
+                                    f"'{name}') - can't set protected config")
+        with pytest.raises(redis.ResponseError) as e:
+            r.config_set("enable-debug-command", "yes")
+        assert "can't set immutable config" in str(e.value)
+        assert r.config_get("enable-*") == {"enable-protected-configs": "no",
+                                            "enable-debug-command": "no"}
+        # local: allowed from loopback, where this client is.
+        r = redis.Redis(port=local.port)
+        assert r.execute_command("DEBUG", "SLEEP", "0")
+        assert r.config_set("dbfilename", "x.tsdb")
+    finally:
+        default.stop()
+        local.stop()

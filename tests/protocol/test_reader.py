@@ -341,6 +341,22 @@ def test_reader_too_big_bulk_count_string(new_reader: ReaderFactory) -> None:
     assert run(new_reader(), [data]) == ([], "Protocol error: too big bulk count string")
 
 
+@pytest.mark.parametrize("data", [b"*1\x00\r\n", b"*\x00\r\n", b"*1\r\n$4\x00\r\n",
+                                  b"*1\r\n\x00\r\n", b"*1\r\n$\x00\r\n", b"PI\x00NG\r\n",
+                                  b"\x00\r\n", b"\x00\n"])
+def test_reader_nul_hides_the_line_end(new_reader: ReaderFactory, data: bytes) -> None:
+    """redis-server finds line ends with strchr, which stops at a NUL: a header or an
+    inline line with a NUL before its end waits for more (the same line, however much
+    follows) until the 64 KB limit; a NUL inside a bulk is just a byte."""
+    assert run(new_reader(), [data + PING * 10]) == ([], None)
+    assert run(new_reader(), bytewise(data + PING)) == ([], None)
+    too_big = ("Protocol error: too big inline request" if data[0] != 42 else
+               "Protocol error: too big mbulk count string" if data.count(b"\r") == 1 else
+               "Protocol error: too big bulk count string")
+    assert run(new_reader(), [data, b"x" * 70_000]) == ([], too_big)
+    check_ok(new_reader, encode(b"ECHO", b"a\x00\r\nb"), [[b"ECHO", b"a\x00\r\nb"]])
+
+
 @pytest.mark.parametrize("tail", [b"XY", b"\n\r", b"\rX", b"X\n"])
 def test_reader_bulk_not_followed_by_crlf(new_reader: ReaderFactory, tail: bytes) -> None:
     # Stricter than redis-server (which skips two bytes blindly): ours.
@@ -390,6 +406,29 @@ def test_reader_auth_limits_lifted(new_reader: ReaderFactory) -> None:
     r.auth_required = False
     r.feed(encode(*[b"a"] * 20))
     assert drain(r) == [[b"a"] * 20]
+
+
+def test_reader_auth_in_the_same_read_lifts_the_limits(new_reader: ReaderFactory) -> None:
+    """Before AUTH, one command per batch: what follows AUTH in the same read is parsed
+    once the caller has run it (as redis-server parses each command after the last ran)."""
+    r = new_reader()
+    r.auth_required = True
+    big = b"x" * 20000
+    r.feed(encode(b"AUTH", b"pw") + encode(b"ECHO", big) + encode(*[b"a"] * 20))
+    assert r.read_batch() == [[b"AUTH", b"pw"]]
+    r.auth_required = False  # AUTH succeeded
+    assert drain(r) == [[b"ECHO", big], [b"a"] * 20]
+
+
+def test_reader_auth_failed_in_the_same_read_keeps_the_limits(
+    new_reader: ReaderFactory
+) -> None:
+    r = new_reader()
+    r.auth_required = True
+    r.feed(encode(b"AUTH", b"wrong") + encode(*[b"a"] * 11))
+    assert r.read_batch() == [[b"AUTH", b"wrong"]]
+    with pytest.raises(ProtocolError, match="unauthenticated multibulk length"):
+        drain(r)
 
 
 def test_reader_auth_required_set_mid_stream(new_reader: ReaderFactory) -> None:
