@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -212,3 +213,24 @@ def write_results(out: Path, name: str, data: dict[str, Any], md: str) -> None:
     (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
     (out / f"{name}.md").write_text(md)
     print(md)
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise this process's soft open-file limit (the servers it starts inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = max(soft, wanted) if hard == resource.RLIM_INFINITY else min(max(soft, wanted), hard)
+    if new != soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return new
+
+
+def settle(server: Server, seconds: float = 0.5) -> int:
+    """RSS (kB) once it stopped moving (or after a few samples)."""
+    last = server.rss_kb()
+    for _ in range(10):
+        time.sleep(seconds / 5)
+        now = server.rss_kb()
+        if abs(now - last) < 16:
+            return now
+        last = now
+    return last

@@ -26,7 +26,6 @@ Writes bench/results/conn.json and bench/results/conn.md (``--out`` for elsewher
 from __future__ import annotations
 
 import argparse
-import resource
 import socket
 import statistics
 import sys
@@ -36,31 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, Server, machine_notes, write_results
+from _common import RESULTS, Server, machine_notes, raise_nofile, settle, write_results
 
 KINDS = ("tensorserve", "redis")
 PING = b"*1\r\n$4\r\nPING\r\n"
-
-
-def raise_nofile(wanted: int) -> int:
-    """Raise this process's soft open-file limit (the servers inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    new = max(soft, wanted) if hard == resource.RLIM_INFINITY else min(max(soft, wanted), hard)
-    if new != soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    return new
-
-
-def settle(server: Server, seconds: float = 1.0) -> int:
-    """RSS once it stopped moving (or after a few samples)."""
-    last = server.rss_kb()
-    for _ in range(10):
-        time.sleep(seconds / 5)
-        now = server.rss_kb()
-        if abs(now - last) < 16:
-            return now
-        last = now
-    return last
 
 
 def ping_times(port: int, n: int) -> list[float]:
@@ -90,7 +68,7 @@ def one_run(kind: str, n: int, pings: int, ts_args: list[str]) -> dict[str, Any]
             warm.sendall(PING)
             assert warm.recv(64) == b"+PONG\r\n"
         time.sleep(0.2)
-        before = settle(server)
+        before = settle(server, 1.0)
         t0 = time.monotonic()
         for i in range(n):
             s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
@@ -103,7 +81,7 @@ def one_run(kind: str, n: int, pings: int, ts_args: list[str]) -> dict[str, Any]
             assert t.recv(64) == b"+PONG\r\n"
         connect_s = time.monotonic() - t0
         time.sleep(3.0)
-        after = settle(server)
+        after = settle(server, 1.0)
         times = ping_times(server.port, pings)
         return {
             "server": kind,

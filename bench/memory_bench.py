@@ -16,7 +16,6 @@ Writes bench/results/memory.json and bench/results/memory.md (``--out`` for else
 from __future__ import annotations
 
 import argparse
-import resource
 import socket
 import sys
 import time
@@ -25,31 +24,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, Server, encode, machine_notes, send_all_count, write_results
+from _common import (
+    RESULTS,
+    Server,
+    encode,
+    machine_notes,
+    raise_nofile,
+    send_all_count,
+    settle,
+    write_results,
+)
 
 CONN_TARGET_BYTES = 2048
 KEYS_TARGET_RATIO = 2.0
 BATCH = 10_000
-
-
-def raise_nofile(wanted: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    new = min(max(soft, wanted), hard) if hard != resource.RLIM_INFINITY else max(soft, wanted)
-    if new != soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    return new
-
-
-def settle(server: Server, seconds: float = 0.5) -> int:
-    """RSS once it stopped moving (or after a few samples)."""
-    last = server.rss_kb()
-    for _ in range(10):
-        time.sleep(seconds / 5)
-        now = server.rss_kb()
-        if abs(now - last) < 16:
-            return now
-        last = now
-    return last
 
 
 def idle_connections(kind: str, n: int, ts_args: list[str]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from redis.retry import Retry
 
 from .. import models
 from ..conftest import require_binary
-from ..helpers import RawClient, ServerProcess, free_port, raw_connector
+from ..helpers import RawClient, RedisServerProcess, ServerProcess, free_port, raw_connector
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOKEY = "NOPERM No permissions to access a key"
@@ -783,26 +783,12 @@ def test_acl_log_replay_ignores_users(start_server: Callable[..., ServerProcess]
 # -- side by side with redis-server --------------------------------------------------------
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    binary = require_binary("redis-server")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--bind", "127.0.0.1",
-                             "--dir", str(tmp_path_factory.mktemp("redis"))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServerProcess(require_binary("redis-server"),
+                                str(tmp_path_factory.mktemp("redis")))
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                RawClient(port).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield port
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 # Replies that are the same in redis-server 7.0 (installed here) and 7.2.

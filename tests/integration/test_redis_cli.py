@@ -10,11 +10,12 @@ import select
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ..conftest import require_binary
-from ..helpers import RawClient, ServerProcess, encode_command
+from ..helpers import RawClient, RedisServerProcess, ServerProcess, encode_command
 
 TIMEOUT = 60
 
@@ -180,29 +181,13 @@ COMPARED: list[list[str]] = [
 
 
 @pytest.fixture
-def redis_server_port(tmp_path: object) -> Iterator[int]:
+def redis_server_port(tmp_path: Path) -> Iterator[int]:
     """A real redis-server on a free port, persistence off."""
-    from ..helpers import free_port
-
-    binary = require_binary("redis-server")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--bind", "127.0.0.1", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServerProcess(require_binary("redis-server"), str(tmp_path))
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                RawClient(port).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield port
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
