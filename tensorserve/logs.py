@@ -5,6 +5,7 @@ Every message comes from one of these loggers, so operators can filter on the na
 =========================  ==========================================================
 ``tensorserve.server``     start-up banner, listeners, connections refused or dropped
 ``tensorserve.commands``   command failures (with tracebacks), CLIENT KILL
+``tensorserve.acl``        the ACL file, clients dropped when their user changes
 ``tensorserve.runtime``    backends loaded, model runs and workers
 ``tensorserve.persistence`` snapshots
 ``tensorserve.aof``        the append-only log

@@ -168,7 +168,8 @@ class Acl:
         return False
 
     # -- following changes ------------------------------------------------------------------
-    def _disconnect(self, c: ClientState, current: ClientState | None) -> None:
+    def _disconnect(self, c: ClientState, current: ClientState | None, why: str) -> None:
+        log.info("client %s disconnected: %s", c.address, why)
         if c is current:
             c.close_after_reply = True  # answer first, as CLIENT_CLOSE_AFTER_COMMAND
         else:
@@ -180,7 +181,7 @@ class Acl:
             if c.user is user:
                 c.user = self.default
                 c.set_authenticated(False)
-                self._disconnect(c, current)
+                self._disconnect(c, current, f"its ACL user '{user.name}' was deleted")
 
     def _kill_pubsub_if_needed(self, new: User, original: User,
                                current: ClientState | None) -> None:
@@ -199,7 +200,8 @@ class Acl:
                 not new.channel_allowed(ch, False)
                 for ch in (*(c.channels or ()), *(c.shards or ()))
             ):
-                self._disconnect(c, current)
+                self._disconnect(c, current, f"ACL user '{original.name}' lost access to "
+                                 "channels it is subscribed to")
 
     # -- the ACL log ------------------------------------------------------------------------
     def add_log(self, c: ClientState, reason: str, context: str, obj: bytes,
