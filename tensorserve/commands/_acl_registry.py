@@ -209,6 +209,9 @@ class Acl:
         """addACLLogEntry: a new entry, or a recent similar one counted again."""
         from .client import client_info_line  # client.py imports dispatch
 
+        stats = self.server.stats  # INFO's acl_access_denied_<reason>: every denial
+        name_ = f"acl_access_denied_{'cmd' if reason == 'command' else reason}"
+        setattr(stats, name_, getattr(stats, name_) + 1)
         now = int(time.time() * 1000)
         real = getattr(c, "caller", None)  # a script's commands: the client that ran it
         cinfo = client_info_line(c, c, cmd) if real is None else client_info_line(real)

@@ -327,6 +327,10 @@ def _stats(s: ServerState) -> dict[str, Any]:
         ),
         "reply_buffer_shrinks": 0,
         "reply_buffer_expands": 0,
+        "acl_access_denied_auth": st.acl_access_denied_auth,
+        "acl_access_denied_cmd": st.acl_access_denied_cmd,
+        "acl_access_denied_key": st.acl_access_denied_key,
+        "acl_access_denied_channel": st.acl_access_denied_channel,
     }
 
 

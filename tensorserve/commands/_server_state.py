@@ -51,6 +51,11 @@ class Stats:
     pubsub_channels_published: int = 0
     client_query_buffer_limit_disconnections: int = 0
     client_output_buffer_limit_disconnections: int = 0
+    # Redis 7.2's ACL denials by reason (what ACL LOG records, counted).
+    acl_access_denied_auth: int = 0
+    acl_access_denied_cmd: int = 0
+    acl_access_denied_key: int = 0
+    acl_access_denied_channel: int = 0
     errorstats: dict[str, int] = field(default_factory=dict)  # error code -> count
 
     def reset(self) -> None:

@@ -127,7 +127,8 @@ class CommandSpec:
         self.subscribe_ok = "subscribe_ok" in self.flags
         self.no_multi = "no_multi" in self.flags
         self.is_write = "write" in self.flags
-        self.skip_monitor = "skip_monitor" in self.flags
+        # redis-server feeds MONITOR neither these nor admin commands (CONFIG, DEBUG...).
+        self.skip_monitor = bool(self.flags & {"skip_monitor", "admin"})
         self.skip_slowlog = "skip_slowlog" in self.flags
         self.fast_path = self.handler is not None and not (self.flags & _GATE_FLAGS)
         self.argc = (

@@ -833,3 +833,29 @@ def test_acl_replies_match_redis_server(admin: RawClient, redis_port: int) -> No
     finally:
         theirs.command("ACL", "DELUSER", "u1", "u2")
         theirs.close()
+
+
+def test_info_counts_denials_by_reason(tmp_path: Path) -> None:
+    """Redis 7.2's INFO stats acl_access_denied_{auth,cmd,key,channel}."""
+    server = ServerProcess([])
+    try:
+        r = RawClient(server.port)
+        r.command("ACL", "SETUSER", "eve", "on", ">pw", "~allowed:*", "&news", "+get",
+                  "+publish", "+auth")
+        u = RawClient(server.port)
+        assert isinstance(u.command("AUTH", "eve", "wrong"), Exception)
+        assert u.command("AUTH", "eve", "pw") == b"OK"
+        assert isinstance(u.command("SET", "allowed:1", "x"), Exception)  # command
+        assert isinstance(u.command("GET", "secret"), Exception)  # key
+        assert isinstance(u.command("GET", "other"), Exception)  # key
+        assert isinstance(u.command("PUBLISH", "sports", "x"), Exception)  # channel
+        info = r.command("INFO", "stats").decode()
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        assert (fields["acl_access_denied_auth"], fields["acl_access_denied_cmd"],
+                fields["acl_access_denied_key"], fields["acl_access_denied_channel"]) == (
+                    "1", "1", "2", "1")
+        assert r.command("CONFIG", "RESETSTAT") == b"OK"
+        info = r.command("INFO", "stats").decode()
+        assert "acl_access_denied_key:0" in info
+    finally:
+        server.stop()

@@ -125,6 +125,17 @@ def test_monitor_streams_commands(raw: Callable[[], RawClient]) -> None:
     assert re.fullmatch(r'\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "SET" "mkey" "hello world"', line)
 
 
+def test_monitor_leaves_out_admin_commands(raw: Callable[[], RawClient]) -> None:
+    """As redis-server: CONFIG, CLIENT LIST, DEBUG ... are not fed to MONITOR."""
+    mon, other = raw(), raw()
+    assert mon.command("MONITOR") == b"OK"
+    other.command("CONFIG", "GET", "hz")
+    other.command("CLIENT", "LIST")
+    other.command("SET", "mon-admin", "v")
+    line = mon.read()
+    assert b'"set" "mon-admin" "v"' in line.lower(), line
+
+
 def test_monitor_stops_on_reset(raw: Callable[[], RawClient]) -> None:
     mon, c = raw(), raw()
     mon.command("MONITOR")
