@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import os
@@ -58,6 +59,7 @@ class Server:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=self.dir, env=env)
+        _LIVE.append(self)
         self._wait_ready()
 
     @property
@@ -113,6 +115,19 @@ class Server:
                 self.proc.wait()
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self in _LIVE:
+            _LIVE.remove(self)
+
+
+# Servers started and not stopped yet: a bench that exits early (a missing binary, an
+# error, Ctrl-C) must not leave them running.
+_LIVE: list[Server] = []
+
+
+@atexit.register
+def _stop_live_servers() -> None:
+    for server in list(_LIVE):
+        server.stop()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -110,3 +110,23 @@ def test_a_failing_bench_is_recorded_and_the_report_still_written(tmp_path: Path
     assert suite["results"] == {}
     assert suite["charts"] == []
     assert "| resp | failed |" in (out / "report.md").read_text()
+    # The tensorserve it had started before finding no redis-server is stopped too.
+    assert not _servers_started_by_this_test()
+
+
+def _servers_started_by_this_test() -> list[int]:
+    """tensorserve processes still running that this test started (found by the
+    PYTEST_CURRENT_TEST they inherited)."""
+    me = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"tensorserve" in cmdline and me and me.encode() in environ:
+            found.append(int(entry.name))
+    return found
