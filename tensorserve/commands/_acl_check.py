@@ -126,24 +126,11 @@ def _script_run(argv: list[bytes]) -> KeyAccess:
 
 
 def _dag(argv: list[bytes]) -> KeyAccess:
-    """AI.DAGEXECUTE(_RO) / AI.DAGRUN(_RO): LOAD keys are read, PERSIST keys written,
-    each op's model or script read (the same keys as COMMAND GETKEYS)."""
-    out: KeyAccess = []
-    pos = 1
-    while pos < len(argv) and argv[pos] != b"|>":
-        word = _upper(argv[pos])
-        if word in (b"LOAD", b"PERSIST") and pos + 1 < len(argv) and argv[pos + 1].isdigit():
-            n = int(argv[pos + 1])
-            flags = READ if word == b"LOAD" else WRITE
-            out += [(k, flags) for k in argv[pos + 2:pos + 2 + n]]
-            pos += 2 + n
-        else:
-            pos += 1
-    for i, arg in enumerate(argv[:-1]):
-        if _upper(arg) in (b"AI.MODELEXECUTE", b"AI.SCRIPTEXECUTE", b"AI.MODELRUN",
-                           b"AI.SCRIPTRUN"):
-            out.append((argv[i + 1], READ))
-    return out
+    """AI.DAGEXECUTE(_RO) / AI.DAGRUN(_RO): dag.py's parse, shared with COMMAND GETKEYS
+    (imported late: dag.py imports dispatch, which imports this module)."""
+    from .dag import dag_key_access
+
+    return dag_key_access(argv)
 
 
 def _set(argv: list[bytes]) -> KeyAccess:

@@ -19,6 +19,7 @@ from ..protocol import OK, Raw
 from ..runtime import Job, ModelRun
 from ..runtime.dag import Dag, DagOp, DagStep
 from ..store.tensor import Tensor
+from ._acl import READ, WRITE
 from ._ai import (
     TIMEDOUT,
     count_run,
@@ -366,23 +367,31 @@ def _dag(c: ClientState, argv: list[bytes], readonly: bool, deprecated: bool) ->
     return _DagRun(c, plan).start()
 
 
-def _dag_keys(argv: list[bytes]) -> list[bytes]:
-    """LOAD and PERSIST keys, and the model / script key of each execution op."""
-    keys: list[bytes] = []
+def dag_key_access(argv: list[bytes]) -> list[tuple[bytes, int]]:
+    """Each key a DAG names, with the access it needs (ACL READ / WRITE bits): LOAD keys
+    are read, PERSIST keys written, and each op's model or script key read. One parse
+    for COMMAND GETKEYS and the ACL key check."""
+    out: list[tuple[bytes, int]] = []
     pos = 1
     while pos < len(argv) and argv[pos] != _SEP:
         word = keyword(argv[pos])
         if word in (b"LOAD", b"PERSIST") and pos + 1 < len(argv) and argv[pos + 1].isdigit():
             n = int(argv[pos + 1])
-            keys += argv[pos + 2:pos + 2 + n]
+            flags = READ if word == b"LOAD" else WRITE
+            out += [(k, flags) for k in argv[pos + 2:pos + 2 + n]]
             pos += 2 + n
         else:
             pos += 1
     for i, arg in enumerate(argv[:-1]):
         if keyword(arg) in (b"AI.MODELEXECUTE", b"AI.SCRIPTEXECUTE", b"AI.MODELRUN",
                            b"AI.SCRIPTRUN"):
-            keys.append(argv[i + 1])
-    return keys
+            out.append((argv[i + 1], READ))
+    return out
+
+
+def _dag_keys(argv: list[bytes]) -> list[bytes]:
+    """LOAD and PERSIST keys, and the model / script key of each execution op."""
+    return [key for key, _ in dag_key_access(argv)]
 
 
 @command("ai.dagexecute", -1, "write denyoom blocking", group="dag", since="1.2.5",
